@@ -1,0 +1,180 @@
+"""tether's configuration: a TOML file (`TETHER_CONFIG`, else `./tether.toml` when present) plus the environment.
+
+It lives in `bindings` because `SessionBindingService.from_url` must read it and every other package sits above
+`bindings`. Key names follow the ones users already know (`session.threadBindings.*`, `channels.<name>.*`).
+An unknown key or a wrong type is a `ConfigError` naming the key and the file.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import TypeVar
+
+import msgspec
+
+from bindings.errors import ConfigError
+
+HOUR_MS = 3_600_000
+
+
+class _Section(msgspec.Struct, rename="camel", forbid_unknown_fields=True, kw_only=True, frozen=True):
+    pass
+
+
+_S = TypeVar("_S", bound=_Section)
+
+
+class ThreadBindings(_Section):
+    """`threadBindings` of the session defaults, a channel or an account; None means "inherit"."""
+
+    enabled: bool | None = None
+    idle_hours: float | None = None
+    max_age_hours: float | None = None
+    spawn_subagent_sessions: bool | None = None
+
+
+class AccountConfig(_Section):
+    token: str | None = None  # "env:NAME" or "file:PATH"; never a literal in logs
+    thread_bindings: ThreadBindings = ThreadBindings()
+
+
+class ChannelConfig(_Section):
+    api_base: str | None = None
+    thread_bindings: ThreadBindings = ThreadBindings()
+    accounts: dict[str, AccountConfig] = msgspec.field(default_factory=dict)
+
+
+class SessionConfig(_Section):
+    thread_bindings: ThreadBindings = ThreadBindings()
+
+
+class RedisConfig(_Section):
+    url: str | None = None
+
+
+class RouterConfig(_Section):
+    dedupe_window_hours: float = 24 * 7
+    max_event_bytes: int = 64 * 1024
+
+
+class DeliveryConfig(_Section):
+    max_attempts: int = 8
+    backoff_min_s: float = 2.0
+    backoff_max_s: float = 600.0
+    lease_s: float = 30.0
+    reaper_interval_s: float = 5.0
+
+
+class BindingsConfig(_Section):
+    grace_s: int = 3600  # records outlive expiresAt this long, so the sweeper can still read and end them
+
+
+class MetricsConfig(_Section):
+    port: int | None = None
+
+
+class TetherConfig(_Section):
+    session: SessionConfig = SessionConfig()
+    channels: dict[str, ChannelConfig] = msgspec.field(default_factory=dict)
+    redis: RedisConfig = RedisConfig()
+    router: RouterConfig = RouterConfig()
+    delivery: DeliveryConfig = DeliveryConfig()
+    bindings: BindingsConfig = BindingsConfig()
+    metrics: MetricsConfig = MetricsConfig()
+
+    def thread_bindings(self, channel: str, account_id: str = "default") -> ResolvedThreadBindings:
+        """Account overrides channel overrides session defaults overrides built-in defaults."""
+        layers = [self.session.thread_bindings]
+        ch = self.channels.get(channel)
+        if ch is not None:
+            layers.append(ch.thread_bindings)
+            acct = ch.accounts.get(account_id)
+            if acct is not None:
+                layers.append(acct.thread_bindings)
+        enabled, idle, max_age, spawn = True, 24.0, 0.0, False
+        for layer in layers:
+            enabled = enabled if layer.enabled is None else layer.enabled
+            idle = idle if layer.idle_hours is None else layer.idle_hours
+            max_age = max_age if layer.max_age_hours is None else layer.max_age_hours
+            spawn = spawn if layer.spawn_subagent_sessions is None else layer.spawn_subagent_sessions
+        return ResolvedThreadBindings(
+            enabled=enabled,
+            idle_timeout_ms=int(idle * HOUR_MS) if idle > 0 else None,
+            max_age_ms=int(max_age * HOUR_MS) if max_age > 0 else None,
+            spawn_subagent_sessions=spawn,
+        )
+
+
+class ResolvedThreadBindings(msgspec.Struct, frozen=True, kw_only=True):
+    enabled: bool
+    idle_timeout_ms: int | None  # None: no idle expiry
+    max_age_ms: int | None  # None: no max age
+    spawn_subagent_sessions: bool
+
+
+DEFAULT_REDIS_URL = "redis://localhost:6379/0"
+
+
+def config_path(env: dict[str, str] | None = None) -> Path | None:
+    env = dict(os.environ) if env is None else env
+    explicit = env.get("TETHER_CONFIG")
+    if explicit:
+        path = Path(explicit)
+        if not path.is_file():
+            raise ConfigError(f"TETHER_CONFIG names {path}, which is not a file")
+        return path
+    default = Path("tether.toml")
+    return default if default.is_file() else None
+
+
+def parse_config(text: str | bytes, source: str = "<string>") -> TetherConfig:
+    try:
+        raw = msgspec.toml.decode(text)
+    except msgspec.DecodeError as exc:
+        raise ConfigError(f"{source}: not valid TOML: {exc}") from None
+    # Channels and accounts are checked one by one first: msgspec reports a key inside a dict value as `[...]`,
+    # and the user needs to read `channels.discord.accounts.main.token`.
+    channels = raw.get("channels") if isinstance(raw, dict) else None
+    if isinstance(channels, dict):
+        for name, channel in channels.items():
+            accounts = channel.get("accounts") if isinstance(channel, dict) else None
+            if isinstance(accounts, dict):
+                for acct, body in accounts.items():
+                    _convert(body, AccountConfig, f"channels.{name}.accounts.{acct}", source)
+                channel = {k: v for k, v in channel.items() if k != "accounts"}
+            _convert(channel, ChannelConfig, f"channels.{name}", source)
+    return _convert(raw, TetherConfig, "", source)
+
+
+def _convert(raw: object, typ: type[_S], prefix: str, source: str) -> _S:
+    try:
+        return msgspec.convert(raw, type=typ)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(f"{source}: {_describe(str(exc), prefix)}") from None
+
+
+def load_config(path: Path | None = None, env: dict[str, str] | None = None) -> TetherConfig:
+    path = path if path is not None else config_path(env)
+    if path is None:
+        return TetherConfig()
+    return parse_config(path.read_bytes(), str(path))
+
+
+def redis_url(config: TetherConfig | None = None, env: dict[str, str] | None = None) -> str | None:
+    """TETHER_REDIS_URL, else REDIS_URL, else `redis.url` of the file; None when nothing is configured."""
+    env = dict(os.environ) if env is None else env
+    return env.get("TETHER_REDIS_URL") or env.get("REDIS_URL") or (config.redis.url if config else None)
+
+
+def _describe(message: str, prefix: str) -> str:
+    """Turn msgspec's "Expected `int`, got `str` - at `$.a.b`" into "key `p.a.b`: expected `int`, got `str`"."""
+    what, _, where = message.partition(" - at `$")
+    path = where.rstrip("`").lstrip(".")
+    unknown = re.match(r"Object contains unknown field `(.+)`", what)
+    if unknown:
+        path = ".".join(p for p in (path, unknown.group(1)) if p)
+        what = "unknown key"
+    full = ".".join(p for p in (prefix, path) if p) or "(top level)"
+    return f"key `{full}`: {what[:1].lower()}{what[1:]}"
