@@ -26,7 +26,7 @@ class _Section(msgspec.Struct, rename="camel", forbid_unknown_fields=True, kw_on
 _S = TypeVar("_S", bound=_Section)
 
 
-class ThreadBindings(_Section):
+class ThreadBindings(_Section, frozen=True):
     """`threadBindings` of the session defaults, a channel or an account; None means "inherit"."""
 
     enabled: bool | None = None
@@ -35,31 +35,31 @@ class ThreadBindings(_Section):
     spawn_subagent_sessions: bool | None = None
 
 
-class AccountConfig(_Section):
+class AccountConfig(_Section, frozen=True):
     token: str | None = None  # "env:NAME" or "file:PATH"; never a literal in logs
     thread_bindings: ThreadBindings = ThreadBindings()
 
 
-class ChannelConfig(_Section):
+class ChannelConfig(_Section, frozen=True):
     api_base: str | None = None
     thread_bindings: ThreadBindings = ThreadBindings()
     accounts: dict[str, AccountConfig] = msgspec.field(default_factory=dict)
 
 
-class SessionConfig(_Section):
+class SessionConfig(_Section, frozen=True):
     thread_bindings: ThreadBindings = ThreadBindings()
 
 
-class RedisConfig(_Section):
+class RedisConfig(_Section, frozen=True):
     url: str | None = None
 
 
-class RouterConfig(_Section):
+class RouterConfig(_Section, frozen=True):
     dedupe_window_hours: float = 24 * 7
     max_event_bytes: int = 64 * 1024
 
 
-class DeliveryConfig(_Section):
+class DeliveryConfig(_Section, frozen=True):
     max_attempts: int = 8
     backoff_min_s: float = 2.0
     backoff_max_s: float = 600.0
@@ -67,15 +67,15 @@ class DeliveryConfig(_Section):
     reaper_interval_s: float = 5.0
 
 
-class BindingsConfig(_Section):
+class BindingsConfig(_Section, frozen=True):
     grace_s: int = 3600  # records outlive expiresAt this long, so the sweeper can still read and end them
 
 
-class MetricsConfig(_Section):
+class MetricsConfig(_Section, frozen=True):
     port: int | None = None
 
 
-class TetherConfig(_Section):
+class TetherConfig(_Section, frozen=True):
     session: SessionConfig = SessionConfig()
     channels: dict[str, ChannelConfig] = msgspec.field(default_factory=dict)
     redis: RedisConfig = RedisConfig()
@@ -143,8 +143,8 @@ def parse_config(text: str | bytes, source: str = "<string>") -> TetherConfig:
             if isinstance(accounts, dict):
                 for acct, body in accounts.items():
                     _convert(body, AccountConfig, f"channels.{name}.accounts.{acct}", source)
-                channel = {k: v for k, v in channel.items() if k != "accounts"}
-            _convert(channel, ChannelConfig, f"channels.{name}", source)
+            rest = {k: v for k, v in channel.items() if k != "accounts"} if isinstance(channel, dict) else channel
+            _convert(rest, ChannelConfig, f"channels.{name}", source)
     return _convert(raw, TetherConfig, "", source)
 
 

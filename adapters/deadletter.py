@@ -1,0 +1,89 @@
+"""The dead-letter queue: every delivery or event that tether gave up on, with its reason, until replayed or purged.
+
+Router dead letters (`invalid-event`, `no-destination`, `no-adapter:<channel>`) and delivery dead letters
+(`destination-gone`, `retries-exhausted`, permanent platform errors) share it. Ids are deterministic
+(the delivery id, or `e-<hash of the event id or payload>`), so dead-lettering the same thing twice keeps one entry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any, Literal
+
+import msgspec
+import redis
+
+from adapters import keys
+from adapters.payloads import Delivery
+from bindings.model import ConversationRef
+
+DeadLetterSource = Literal["router", "delivery"]
+
+
+class DeadLetter(msgspec.Struct, frozen=True, rename="camel", kw_only=True):
+    id: str
+    event_id: str | None
+    delivery_id: str | None
+    reason: str
+    attempts: int
+    last_error: str | None
+    destination: ConversationRef | None
+    dead_at: int
+    source: DeadLetterSource
+    delivery: Delivery | None = None  # what to send again on replay (delivery dead letters)
+    event: str | None = None  # the raw event as received, for router dead letters (replayed through routing)
+    decision: dict[str, Any] | None = None
+
+
+_DECODER = msgspec.json.Decoder(DeadLetter)
+_ENCODER = msgspec.json.Encoder()
+
+
+def router_dead_letter_id(event_id: str | None, raw: bytes | str) -> str:
+    basis = event_id if event_id else (raw if isinstance(raw, bytes) else raw.encode())
+    return "e-" + hashlib.sha256(basis.encode() if isinstance(basis, str) else basis).hexdigest()[:32]
+
+
+class DeadLetterQueue:
+    def __init__(self, client: redis.Redis) -> None:
+        self.client = client
+
+    def put(self, letter: DeadLetter) -> str:
+        """Store (or overwrite) a dead letter; atomic with its index entry."""
+        pipe = self.client.pipeline(transaction=True)
+        pipe.set(keys.dead_letter(letter.id), _ENCODER.encode(letter))
+        pipe.zadd(keys.dead_letter_index(), {letter.id: letter.dead_at})
+        pipe.execute()
+        return letter.id
+
+    def get(self, letter_id: str) -> DeadLetter | None:
+        raw = self.client.get(keys.dead_letter(letter_id))
+        return None if raw is None else _DECODER.decode(raw)
+
+    def ids(self, offset: int = 0, limit: int | None = None) -> list[str]:
+        """Oldest first."""
+        end = -1 if limit is None else offset + limit - 1
+        raw: list[bytes] = self.client.zrange(keys.dead_letter_index(), offset, end)  # type: ignore[assignment]
+        return [i.decode() for i in raw]
+
+    def letters(self, offset: int = 0, limit: int | None = None) -> list[DeadLetter]:
+        ids = self.ids(offset, limit)
+        if not ids:
+            return []
+        raws = self.client.mget([keys.dead_letter(i) for i in ids])
+        return [_DECODER.decode(r) for r in raws if r is not None]
+
+    def count(self) -> int:
+        return int(self.client.zcard(keys.dead_letter_index()))
+
+    def remove(self, letter_id: str) -> bool:
+        pipe = self.client.pipeline(transaction=True)
+        pipe.delete(keys.dead_letter(letter_id))
+        pipe.zrem(keys.dead_letter_index(), letter_id)
+        deleted, _ = pipe.execute()
+        return bool(deleted)
+
+    def purge(self, letter_ids: list[str] | None = None) -> int:
+        """Remove the given dead letters, or all of them; returns how many were removed."""
+        ids = self.ids() if letter_ids is None else letter_ids
+        return sum(1 for i in ids if self.remove(i))

@@ -1,0 +1,63 @@
+"""RQ plumbing shared by every tether queue: names, a msgspec JSON serializer (never pickle) and a Job class that
+refuses to run anything but tether's own job functions.
+
+A job's `data` is the JSON array `[func_name, null, [payload], {}]`; RQ zlib-compresses it when it writes the job
+itself, but also accepts it uncompressed, which is what non-Python producers write (see the README's queue contract).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from rq.job import Job
+from rq.queue import Queue
+
+from bindings.errors import TetherError
+
+COMPLETIONS_QUEUE = "completions"
+DELIVER_QUEUE_PREFIX = "deliver."
+
+# Every function a tether worker may execute, by the dotted name stored in the job. Strings only, so this module
+# imports neither router nor the adapters' job modules.
+ROUTE_JOB = "router.jobs.route_completion"
+DELIVER_JOB = "adapters.delivery.jobs.deliver"
+JOB_FUNCTIONS: frozenset[str] = frozenset({ROUTE_JOB, DELIVER_JOB})
+
+
+def deliver_queue_name(channel: str) -> str:
+    return f"{DELIVER_QUEUE_PREFIX}{channel}"
+
+
+class ForbiddenJobFunction(TetherError):
+    """A job names a function outside tether's allowlist (written by someone else into tether's queues)."""
+
+
+class MsgspecJSONSerializer:
+    """RQ serializer: JSON via msgspec. RQ also stores job results and exception text through it."""
+
+    _encoder = msgspec.json.Encoder()
+    _decoder = msgspec.json.Decoder()
+
+    @classmethod
+    def dumps(cls, obj: Any, /) -> bytes:
+        return cls._encoder.encode(obj)
+
+    @classmethod
+    def loads(cls, data: bytes, /) -> Any:
+        return cls._decoder.decode(data)
+
+
+class TetherJob(Job):
+    """Resolves the job's function only if it is one of tether's; RQ would otherwise import any dotted name."""
+
+    @property
+    def func(self) -> Any:
+        name = self.func_name
+        if name not in JOB_FUNCTIONS or self.instance is not None:
+            raise ForbiddenJobFunction(f"refusing to run job function {name!r}: not a tether job function")
+        return super().func
+
+
+def tether_queue(name: str, connection: Any) -> Queue:
+    return Queue(name, connection=connection, serializer=MsgspecJSONSerializer, job_class=TetherJob)

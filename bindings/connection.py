@@ -1,0 +1,41 @@
+"""One way to open a Redis client for tether: bytes responses (RQ needs them), timeouts, retries on blips."""
+
+from __future__ import annotations
+
+import redis
+from redis.backoff import ExponentialWithJitterBackoff
+from redis.retry import Retry
+
+from bindings.config import DEFAULT_REDIS_URL, load_config, redis_url
+from bindings.errors import ConfigError
+
+_SCHEMES = ("redis://", "rediss://", "unix://")
+
+
+def connect(url: str | None = None) -> redis.Redis:
+    """Open a client for `url`, else the configured URL (TETHER_REDIS_URL, REDIS_URL, tether.toml), else localhost.
+
+    Socket errors are retried with jittered backoff for a few seconds, so a Redis restart is a pause, not a crash.
+    """
+    url = url or redis_url(load_config()) or DEFAULT_REDIS_URL
+    if not url.startswith(_SCHEMES):
+        raise ConfigError(f"Redis URL must start with one of {', '.join(_SCHEMES)} (got scheme of {url.split(':')[0]!r})")
+    return redis.Redis.from_url(
+        url,
+        decode_responses=False,
+        socket_connect_timeout=5,
+        socket_timeout=30,
+        health_check_interval=30,
+        retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=2.0), retries=8),
+        retry_on_error=[redis.ConnectionError, redis.TimeoutError],
+    )
+
+
+def describe_url(url: str) -> str:
+    """The URL without its password, for logs and CLI output."""
+    if "@" not in url:
+        return url
+    scheme, _, rest = url.partition("://")
+    creds, _, host = rest.rpartition("@")
+    user = creds.split(":", 1)[0]
+    return f"{scheme}://{user + ':***@' if user else '***@'}{host}"

@@ -1,0 +1,1 @@
+"""Processes: settings, RQ wiring, the `tether` CLI, entry points and metrics."""

@@ -1,0 +1,63 @@
+"""`tether worker NAME`: one RQ SimpleWorker process (jobs run in-process, no fork) on tether's queues.
+
+Background duties (lease reaping, metrics) run as daemon threads beside the worker loop and stop with it.
+SIGTERM/SIGINT is RQ's warm shutdown: the current job finishes, then the process exits.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import redis
+from rq.worker import SimpleWorker
+
+from adapters.rqwire import MsgspecJSONSerializer, TetherJob, tether_queue
+
+log = logging.getLogger("tether.worker")
+
+BackgroundTask = Callable[[threading.Event], None]  # runs until the event is set
+
+
+@dataclass
+class WorkerSpec:
+    name: str
+    queues: Sequence[str]
+    background: list[BackgroundTask] = field(default_factory=list)
+    exception_handlers: list[Callable[..., bool | None]] = field(default_factory=list)
+
+
+class TetherWorker(SimpleWorker):
+    """A SimpleWorker bound to tether's serializer and allowlisted Job class."""
+
+
+def build_worker(client: redis.Redis, spec: WorkerSpec) -> TetherWorker:
+    queues = [tether_queue(q, client) for q in spec.queues]
+    worker = TetherWorker(
+        queues,
+        connection=client,
+        serializer=MsgspecJSONSerializer,
+        job_class=TetherJob,
+        exception_handlers=list(spec.exception_handlers) or None,
+        disable_default_exception_handler=False,
+    )
+    return worker
+
+
+def run_worker(client: redis.Redis, spec: WorkerSpec, *, burst: bool = False, with_scheduler: bool = True) -> bool:
+    """Run until stopped (or, with `burst`, until the queues are empty). Returns whether any job was processed."""
+    worker = build_worker(client, spec)
+    stop = threading.Event()
+    threads = [threading.Thread(target=task, args=(stop,), daemon=True, name=f"{spec.name}-bg") for task in spec.background]
+    for t in threads:
+        t.start()
+    log.info("worker starting", extra={"worker": spec.name, "queues": list(spec.queues), "burst": burst})
+    try:
+        return bool(worker.work(burst=burst, with_scheduler=with_scheduler, logging_level="WARNING"))
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=5)
+        log.info("worker stopped", extra={"worker": spec.name})
