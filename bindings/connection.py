@@ -12,12 +12,15 @@ from bindings.errors import ConfigError
 _SCHEMES = ("redis://", "rediss://", "unix://")
 
 
-def connect(url: str | None = None) -> redis.Redis:
-    """Open a client for `url`, else the configured URL (TETHER_REDIS_URL, REDIS_URL, tether.toml), else localhost.
+def resolve_url(url: str | None = None) -> str:
+    """`url`, else the configured URL (TETHER_REDIS_URL, REDIS_URL, tether.toml), else localhost."""
+    return url or redis_url(load_config()) or DEFAULT_REDIS_URL
 
-    Socket errors are retried with jittered backoff for a few seconds, so a Redis restart is a pause, not a crash.
-    """
-    url = url or redis_url(load_config()) or DEFAULT_REDIS_URL
+
+def connect(url: str | None = None) -> redis.Redis:
+    """Open a client (see `resolve_url`). Socket errors are retried with jittered backoff for a few seconds, so a
+    Redis restart is a pause, not a crash."""
+    url = resolve_url(url)
     if not url.startswith(_SCHEMES):
         raise ConfigError(f"Redis URL must start with one of {', '.join(_SCHEMES)} (got scheme of {url.split(':')[0]!r})")
     return redis.Redis.from_url(

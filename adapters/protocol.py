@@ -1,0 +1,85 @@
+"""What every platform adapter provides, and the three kinds of failure it may report.
+
+The delivery engine owns ordering, leases, retries and dead letters; an adapter only knows how to split a text for
+its platform and send one chunk of it. Every failure an adapter raises is one of:
+
+- `RetryableError`: try again later (429 with `retry_after_s`, 5xx, timeouts, connection errors);
+- `PermanentError`: will never succeed as is (401, 403, locked thread, invalid payload) → dead letter with `reason`;
+- `DestinationGone`: the conversation no longer exists → binding ended `thread-delete`, dead letter
+  `destination-gone`, and nothing is sent anywhere else.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+import msgspec
+
+from adapters.payloads import Delivery
+from bindings.errors import TetherError
+from bindings.model import ConversationRef
+
+
+class Capabilities(msgspec.Struct, frozen=True, kw_only=True):
+    placements: frozenset[str] = frozenset({"current"})  # "child": can create a conversation (thread)
+    idempotency_key: bool = False  # the platform dedupes a resent chunk by a key we choose (Discord nonce)
+    max_message_length: int = 2000
+
+
+class DeliveryError(TetherError):
+    reason: str = "delivery-error"
+
+    def __init__(self, message: str, *, reason: str | None = None) -> None:
+        super().__init__(message)
+        if reason is not None:
+            self.reason = reason
+
+
+class RetryableError(DeliveryError):
+    reason = "retryable"
+
+    def __init__(self, message: str, *, retry_after_s: float | None = None, reason: str | None = None) -> None:
+        super().__init__(message, reason=reason)
+        self.retry_after_s = retry_after_s
+
+
+class PermanentError(DeliveryError):
+    reason = "permanent"
+
+
+class DestinationGone(DeliveryError):
+    reason = "destination-gone"
+
+
+class OutboundChunk(msgspec.Struct, frozen=True, kw_only=True):
+    """One platform message of a delivery. `idempotency_key` is deterministic per (delivery, chunk)."""
+
+    delivery: Delivery
+    index: int
+    count: int
+    text: str
+    idempotency_key: str
+
+
+@runtime_checkable
+class Adapter(Protocol):
+    channel: str
+    capabilities: Capabilities
+
+    def split(self, text: str) -> list[str]:
+        """Deterministic: the same text always gives the same chunks (the ledger counts them)."""
+        ...
+
+    def send(self, chunk: OutboundChunk) -> str:
+        """Send one chunk; return the platform message id. Raises DeliveryError subclasses only."""
+        ...
+
+    def reconcile(self, chunk: OutboundChunk) -> str | None:
+        """After an attempt whose outcome is unknown: the id of the message if it did arrive, else None."""
+        ...
+
+    def validate(self, destination: ConversationRef) -> None:
+        """Check the destination can receive (raise DestinationGone / PermanentError / RetryableError)."""
+        ...
+
+    def close(self) -> None: ...

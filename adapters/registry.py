@@ -1,0 +1,45 @@
+"""Channel name → adapter. Adapters register under the entry-point group `tether.adapters`
+(`console = "adapters.console.adapter:make_adapter"`); a factory takes the configuration and a Redis client.
+
+Tests and embedders may register a factory in-process with `register_adapter`; there is deliberately no way to name
+an arbitrary import path from the environment or a job payload.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from importlib.metadata import entry_points
+
+import redis
+
+from adapters.protocol import Adapter
+from bindings.config import TetherConfig
+
+ENTRY_POINT_GROUP = "tether.adapters"
+
+AdapterFactory = Callable[[TetherConfig, redis.Redis], Adapter]
+
+_registered: dict[str, AdapterFactory] = {}
+
+
+def register_adapter(channel: str, factory: AdapterFactory) -> None:
+    _registered[channel.strip().lower()] = factory
+
+
+def _entry_point_factories() -> dict[str, AdapterFactory]:
+    return {ep.name.strip().lower(): ep.load() for ep in entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def available_channels() -> set[str]:
+    return set(_registered) | {ep.name.strip().lower() for ep in entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def has_adapter(channel: str) -> bool:
+    return channel in available_channels()
+
+
+def load_adapter(channel: str, config: TetherConfig, client: redis.Redis) -> Adapter:
+    factory = _registered.get(channel) or _entry_point_factories().get(channel)
+    if factory is None:
+        raise LookupError(f"no adapter for channel {channel!r} (known: {', '.join(sorted(available_channels()))})")
+    return factory(config, client)
