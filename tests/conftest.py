@@ -8,7 +8,10 @@ import fakeredis
 import pytest
 import redis
 
+from tests.fakes.fixtures import fake_discord, fake_discord_process
 from tests.support.redis_server import RedisServer
+
+__all__ = ["fake_discord", "fake_discord_process"]
 
 
 @pytest.fixture(scope="session")

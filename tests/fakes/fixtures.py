@@ -1,0 +1,25 @@
+"""Pytest fixtures of the local platform APIs; `tests/conftest.py` imports them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.fakes.discord_api import FakeDiscord
+from tests.fakes.discord_remote import FakeDiscordProcess
+
+
+@pytest.fixture
+def fake_discord() -> Iterator[FakeDiscord]:
+    """A fresh local Discord API in this process (own port, own state), stopped after the test."""
+    with FakeDiscord() as fake:
+        yield fake
+
+
+@pytest.fixture
+def fake_discord_process(tmp_path: Path) -> Iterator[FakeDiscordProcess]:
+    """The local Discord API in its own process, for tests whose adapters run in other processes too."""
+    with FakeDiscordProcess(tmp_path / "fake-discord") as proc:
+        yield proc
