@@ -40,9 +40,18 @@ class AccountConfig(_Section, frozen=True):
     thread_bindings: ThreadBindings = ThreadBindings()
 
 
+class RateLimitConfig(_Section, frozen=True):
+    """`channels.<name>.rateLimit`: overrides of the platform adapter's rate-limit defaults; None = the default."""
+
+    global_per_second: int | None = None
+    invalid_request_ceiling: int | None = None  # per 10 minutes
+    max_wait_seconds: float | None = None  # longer waits end the attempt as retryable
+
+
 class ChannelConfig(_Section, frozen=True):
     api_base: str | None = None
     thread_bindings: ThreadBindings = ThreadBindings()
+    rate_limit: RateLimitConfig = RateLimitConfig()
     accounts: dict[str, AccountConfig] = msgspec.field(default_factory=dict)
 
 

@@ -32,6 +32,12 @@ class WorkerSpec:
 class TetherWorker(SimpleWorker):
     """A SimpleWorker bound to tether's serializer and allowlisted Job class."""
 
+    def _install_signal_handlers(self) -> None:
+        # The in-process embedded mode runs workers in threads, where signal handlers cannot be installed;
+        # those workers are stopped through `run_worker_until`'s event instead.
+        if threading.current_thread() is threading.main_thread():
+            super()._install_signal_handlers()  # type: ignore[no-untyped-call]
+
 
 def build_worker(client: redis.Redis, spec: WorkerSpec) -> TetherWorker:
     queues = [tether_queue(q, client) for q in spec.queues]
@@ -50,7 +56,9 @@ def run_worker(client: redis.Redis, spec: WorkerSpec, *, burst: bool = False, wi
     """Run until stopped (or, with `burst`, until the queues are empty). Returns whether any job was processed."""
     worker = build_worker(client, spec)
     stop = threading.Event()
-    threads = [threading.Thread(target=task, args=(stop,), daemon=True, name=f"{spec.name}-bg") for task in spec.background]
+    threads = [
+        threading.Thread(target=task, args=(stop,), daemon=True, name=f"{spec.name}-bg") for task in spec.background
+    ]
     for t in threads:
         t.start()
     log.info("worker starting", extra={"worker": spec.name, "queues": list(spec.queues), "burst": burst})
@@ -61,3 +69,13 @@ def run_worker(client: redis.Redis, spec: WorkerSpec, *, burst: bool = False, wi
         for t in threads:
             t.join(timeout=5)
         log.info("worker stopped", extra={"worker": spec.name})
+
+
+def run_worker_until(client: redis.Redis, spec: WorkerSpec, stop: threading.Event, *, idle_s: int = 1) -> None:
+    """Run a worker in a thread until `stop` is set (checked whenever the queues have been idle for `idle_s`)."""
+    worker = build_worker(client, spec)
+    threads = [threading.Thread(target=task, args=(stop,), daemon=True) for task in spec.background]
+    for t in threads:
+        t.start()
+    while not stop.is_set():
+        worker.work(burst=False, max_idle_time=idle_s, with_scheduler=True, logging_level="WARNING")

@@ -1,0 +1,220 @@
+"""The router's memory in Redis: each event as first received, its sticky decision, duplicates, counters, the stream.
+
+A decision is written once per event, in the same script that dedupes the event (`route.lua`), so two jobs carrying
+one event can never both decide, and a retried or replayed job finds the decision of its first attempt.
+"""
+
+from __future__ import annotations
+
+import weakref
+from functools import cache
+from importlib.resources import files
+from typing import Any, Literal
+
+import msgspec
+import redis
+from redis.commands.core import Script
+
+from adapters.payloads import RouteMode
+from bindings.model import ConversationRef, SessionBindingRecord
+from router import keys
+
+ClaimStatus = Literal["duplicate", "sticky", "new"]
+
+_SECRET_HINTS = ("token", "secret", "password")
+
+
+class DecisionRecord(msgspec.Struct, frozen=True, rename="camel", omit_defaults=True, kw_only=True):
+    """A routing decision as stored with its event. `delivery_ids` are the deliveries it hands off (one per
+    destination; none when the event has nowhere to go)."""
+
+    event_id: str
+    mode: RouteMode
+    reason: str
+    decided_at: int  # ms epoch
+    job_id: str | None = None
+    target_session_key: str | None = None
+    binding_id: str | None = None
+    binding: SessionBindingRecord | None = None  # as it was when decided (metadata secrets removed)
+    destination: ConversationRef | None = None
+    delivery_ids: list[str] = msgspec.field(default_factory=list)
+
+
+class Claim(msgspec.Struct, frozen=True, kw_only=True):
+    status: ClaimStatus
+    decision: DecisionRecord | None = None  # None for a duplicate
+    owner_job_id: str | None = None  # the job that owns the event, for a duplicate
+
+
+class EventState(msgspec.Struct, frozen=True, kw_only=True):
+    """What `tether explain` shows of an event."""
+
+    event_id: str
+    raw: bytes | None
+    job_id: str | None
+    first_seen_at: int | None
+    duplicates: int
+    decision: DecisionRecord | None
+    history: list[DecisionRecord]
+
+
+_DECISION_DECODER = msgspec.json.Decoder(DecisionRecord)
+_ENCODER = msgspec.json.Encoder()
+
+
+def without_secrets(binding: SessionBindingRecord) -> SessionBindingRecord:
+    """The binding as it may be stored and printed: metadata keys that look like secrets dropped."""
+    if not any(h in k.lower() for k in binding.metadata for h in _SECRET_HINTS):
+        return binding
+    kept = {k: v for k, v in binding.metadata.items() if not any(h in k.lower() for h in _SECRET_HINTS)}
+    return msgspec.structs.replace(binding, metadata=kept)
+
+
+def encode_decision(decision: DecisionRecord) -> bytes:
+    return _ENCODER.encode(decision)
+
+
+def decode_decision(raw: bytes | str) -> DecisionRecord:
+    return _DECISION_DECODER.decode(raw)
+
+
+def destination_label(dest: ConversationRef | None) -> str:
+    """`channel/account/conversation`, for streams and log lines."""
+    if dest is None:
+        return ""
+    return f"{dest.channel}/{dest.account_id}/{dest.conversation_id or ''}"
+
+
+def destination_fields(dest: ConversationRef | None) -> dict[str, str | None] | None:
+    """Every field of a destination, `accountId` included (the wire form omits the default one)."""
+    if dest is None:
+        return None
+    return {"channel": dest.channel, "accountId": dest.account_id, "conversationId": dest.conversation_id,
+            "parentConversationId": dest.parent_conversation_id}
+
+
+@cache
+def _source(name: str) -> str:
+    return files("router").joinpath(f"{name}.lua").read_text()
+
+
+class RouterStore:
+    """The router's Redis state through one client; scripts are registered once per client (`for_client`)."""
+
+    def __init__(self, client: redis.Redis, *, dedupe_window_ms: int = 7 * 24 * 3_600_000,
+                 decisions_maxlen: int = keys.DECISIONS_MAXLEN) -> None:
+        self.client = client
+        self.dedupe_window_ms = dedupe_window_ms
+        self.decisions_maxlen = decisions_maxlen
+        self._route: Script = client.register_script(_source("route"))
+        self._requeue: Script = client.register_script(_source("requeue"))
+
+    # -- writes -----------------------------------------------------------------------------------------------
+
+    def claim(self, *, event_id: str, job_id: str, raw_event: bytes, proposal: DecisionRecord, now_ms: int) -> Claim:
+        """Dedupe the event and store `proposal` unless the event already has a decision (one round trip)."""
+        stream_entry = [
+            "eventId", event_id,
+            "mode", proposal.mode,
+            "reason", proposal.reason,
+            "bindingId", proposal.binding_id or "",
+            "destination", destination_label(proposal.destination),
+            "jobId", job_id,
+            "at", str(now_ms),
+        ]
+        reply = self._route(
+            keys=[keys.event(event_id), keys.decisions_stream(), keys.counters()],
+            args=[
+                job_id,
+                raw_event,
+                encode_decision(proposal),
+                now_ms,
+                self.dedupe_window_ms,
+                self.decisions_maxlen,
+                keys.decision_counter(proposal.mode, proposal.reason),
+                keys.outcome_counter("duplicate"),
+                *stream_entry,
+            ],
+        )
+        status = _text(reply[0])
+        if status == "duplicate":
+            return Claim(status="duplicate", owner_job_id=_text(reply[1]))
+        if status not in ("sticky", "new"):
+            raise RuntimeError(f"route.lua returned {status!r}")
+        return Claim(status=status, decision=decode_decision(reply[1]))  # type: ignore[arg-type]
+
+    def requeue_script(self) -> Script:
+        return self._requeue
+
+    def requeue_args(self, *, event_id: str, job_id: str, reroute: bool, raw_event: bytes,
+                     now_ms: int) -> tuple[list[str], list[Any]]:
+        return (
+            [keys.event(event_id), keys.decision_history(event_id)],
+            [job_id, "1" if reroute else "0", raw_event, now_ms, self.dedupe_window_ms],
+        )
+
+    def count(self, field: str, by: int = 1) -> None:
+        self.client.hincrby(keys.counters(), field, by)
+
+    # -- reads ------------------------------------------------------------------------------------------------
+
+    def load_event(self, event_id: str) -> bytes | None:
+        raw = self.client.hget(keys.event(event_id), "event")
+        return None if raw is None else bytes(raw)  # type: ignore[arg-type]
+
+    def load_decision(self, event_id: str) -> DecisionRecord | None:
+        raw = self.client.hget(keys.event(event_id), "decision")
+        return None if raw is None else decode_decision(raw)
+
+    def state(self, event_id: str) -> EventState | None:
+        pipe = self.client.pipeline(transaction=False)
+        pipe.hgetall(keys.event(event_id))
+        pipe.lrange(keys.decision_history(event_id), 0, -1)
+        fields, history = pipe.execute()
+        if not fields:
+            return None
+        f = {_text(k): v for k, v in fields.items()}
+        return EventState(
+            event_id=event_id,
+            raw=f.get("event"),
+            job_id=_text(f["job"]) if "job" in f else None,
+            first_seen_at=int(f["firstAt"]) if "firstAt" in f else None,
+            duplicates=int(f.get("dups", 0)),
+            decision=decode_decision(f["decision"]) if "decision" in f else None,
+            history=[decode_decision(h) for h in history],
+        )
+
+    def counters(self) -> dict[str, int]:
+        raw: dict[bytes, bytes] = self.client.hgetall(keys.counters())  # type: ignore[assignment]
+        return {_text(k): int(v) for k, v in raw.items()}
+
+    def recent_decisions(self, count: int = 100) -> list[dict[str, str]]:
+        """Newest first."""
+        entries: list[Any] = self.client.xrevrange(keys.decisions_stream(), count=count)  # type: ignore[assignment]
+        return [{_text(k): _text(v) for k, v in fields.items()} | {"id": _text(i)} for i, fields in entries]
+
+
+_stores: weakref.WeakKeyDictionary[redis.Redis, RouterStore] = weakref.WeakKeyDictionary()
+
+
+def for_client(client: redis.Redis, *, dedupe_window_ms: int | None = None) -> RouterStore:
+    """The store of `client`, created (and its scripts registered) once per client and dedupe window."""
+    store = _stores.get(client)
+    if store is None or (dedupe_window_ms is not None and store.dedupe_window_ms != dedupe_window_ms):
+        store = RouterStore(client) if dedupe_window_ms is None else RouterStore(client,
+                                                                                  dedupe_window_ms=dedupe_window_ms)
+        _stores[client] = store
+    return store
+
+
+def load_event(client: redis.Redis, event_id: str) -> bytes | None:
+    """The raw event as the router first received it (None if unknown or past the dedupe window)."""
+    return for_client(client).load_event(event_id)
+
+
+def load_decision(client: redis.Redis, event_id: str) -> DecisionRecord | None:
+    return for_client(client).load_decision(event_id)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

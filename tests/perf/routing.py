@@ -1,0 +1,305 @@
+"""Routing benchmark: the router worker against bare RQ no-op jobs, same Redis, same queue settings, same run.
+
+    python -m tests.perf.routing [--n 5000] [--latency-n 500] [--rate 50] [--rounds 3]
+
+A private redis-server on a loopback TCP port. 100 sub-agent sessions are bound to threads of one channel (so every
+event reads bindings and ends `bound` / `requester-match`, and is handed off to `deliver.discord`: ledger record +
+delivery job). Each round, for each mode:
+
+- throughput: N jobs enqueued first, then one worker process in burst mode drains them; jobs/s between the first
+  job's start and the last job's end, from RQ's own timestamps in the job hashes;
+- latency: one worker listening, M jobs enqueued one by one at a fixed rate well below either capacity;
+  enqueue→routed = the job's `ended_at` - `enqueued_at` (RQ's timestamps: for the router, the hand-off is done).
+
+"bare" is an RQ SimpleWorker running `tests.perf.routing.noop` on a queue with tether's serializer, the same job
+options (description, retry policy) and the same event as argument; "router" is `tether worker router`
+(`workers.runner.run_worker` + `router_spec`), logging its JSON decision line per event as in production.
+Prints one JSON object; the ratio figures use the best round of each mode. Not a test: never asserts on timing.
+Targets (issue 3): throughput ratio ≥ 0.85, latency p99 ratio ≤ 1.2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import redis
+from rq.job import Job
+from rq.worker import SimpleWorker
+
+from adapters.rqwire import COMPLETIONS_QUEUE, MsgspecJSONSerializer, tether_queue
+from bindings.config import parse_config
+from bindings.connection import connect
+from bindings.model import ConversationRef
+from bindings.service import SessionBindingService
+from router.enqueue import PreparedEvent, enqueue_prepared, prepare_event, route_retry
+from tests.support.redis_server import RedisServer
+
+BARE_QUEUE = "bench.noop"
+SESSIONS = 100
+BATCH = 1000
+CONFIG = """
+[channels.discord.threadBindings]
+enabled = true
+spawnSubagentSessions = true
+"""
+REPO = Path(__file__).resolve().parents[2]
+
+
+def noop(event: dict[str, Any]) -> None:
+    """The bare job: takes the same argument as the route job and does nothing."""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def session(i: int) -> str:
+    return f"agent:main:subagent:{i:04d}"
+
+
+def make_event(i: int, tag: str) -> dict[str, Any]:
+    return {
+        "eventId": f"v1:{session(i % SESSIONS)}:{tag}-{i}",
+        "kind": "task_completion",
+        "targetSessionKey": session(i % SESSIONS),
+        "requester": {"channel": "discord", "accountId": "default", "conversationId": "111"},
+        "spawnMode": "run",
+        "failClosed": False,
+        "content": {"text": f"Task complete: result {i} " + "lorem ipsum " * 20},
+        "identity": {"username": "research-agent", "avatarUrl": None},
+        "createdAt": int(time.time() * 1000),
+        "metadata": {},
+    }
+
+
+def seed(client: redis.Redis) -> None:
+    client.flushall()
+    svc = SessionBindingService(client, parse_config(CONFIG))
+    for i in range(SESSIONS):
+        svc.bind(target_session_key=session(i), target_kind="subagent",
+                 conversation=ConversationRef(channel="discord", conversation_id=f"thread-{i}",
+                                              parent_conversation_id="111"), ttl_ms=0)
+
+
+def enqueue(client: redis.Redis, mode: str, events: list[dict[str, Any]]) -> list[str]:
+    prepared = [prepare_event(e) for e in events]
+    ids: list[str] = []
+    for start in range(0, len(prepared), BATCH):
+        chunk = prepared[start:start + BATCH]
+        ids += enqueue_prepared(client, chunk) if mode == "router" else enqueue_bare(client, chunk)
+    return ids
+
+
+def enqueue_bare(client: redis.Redis, prepared: list[PreparedEvent]) -> list[str]:
+    """The same job options as `router.enqueue.route_job`, another function, another queue."""
+    queue = tether_queue(BARE_QUEUE, client)
+    pipe = client.pipeline(transaction=True)
+    ids = []
+    for item in prepared:
+        job = queue.create_job("tests.perf.routing.noop", args=[item.argument],
+                               description=f"route {item.event.event_id}", retry=route_retry())
+        queue.enqueue_job(job, pipeline=pipe)
+        ids.append(job.id)
+    pipe.execute()
+    return ids
+
+
+def start_worker(url: str, mode: str, *, burst: bool, log_path: Path) -> subprocess.Popen[bytes]:
+    args = [sys.executable, "-m", "tests.perf.routing", "--worker", mode, "--url", url] + (["--burst"] if burst else [])
+    with log_path.open("ab") as log:
+        return subprocess.Popen(args, cwd=REPO, env=dict(os.environ, PYTHONPATH=str(REPO)), stdout=log, stderr=log)
+
+
+def run_worker_process(mode: str, url: str, burst: bool) -> None:
+    """The worker side (a child process): the router exactly as `tether worker router` runs it, or bare RQ."""
+    from workers.logs import setup_logging
+
+    setup_logging("INFO")
+    client = connect(url)
+    if mode == "router":
+        from bindings.config import load_config
+        from workers.runner import run_worker
+        from workers.worker_router import router_spec
+
+        run_worker(client, router_spec(client, load_config()), burst=burst)
+        return
+    worker = SimpleWorker([tether_queue(BARE_QUEUE, client)], connection=client, serializer=MsgspecJSONSerializer,
+                          job_class=Job)
+    worker.work(burst=burst, with_scheduler=True, logging_level="WARNING")
+
+
+def job_times(client: redis.Redis, ids: list[str]) -> list[tuple[float, float, float]]:
+    """(enqueued_at, started_at, ended_at) of each job, in seconds."""
+    pipe = client.pipeline(transaction=False)
+    for job_id in ids:
+        pipe.hmget(f"rq:job:{job_id}", "enqueued_at", "started_at", "ended_at", "status")
+    out = []
+    for job_id, (enq, start, end, status) in zip(ids, pipe.execute(), strict=True):
+        if status != b"finished" or not (enq and start and end):
+            raise RuntimeError(f"job {job_id} did not finish (status {status!r})")
+        out.append((_ts(enq), _ts(start), _ts(end)))
+    return out
+
+
+def _ts(raw: bytes) -> float:
+    return dt.datetime.strptime(raw.decode(), "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=dt.UTC).timestamp()
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def throughput_round(client: redis.Redis, url: str, mode: str, n: int, tag: str, logs: Path) -> dict[str, Any]:
+    seed(client)
+    ids = enqueue(client, mode, [make_event(i, tag) for i in range(n)])
+    t0 = time.perf_counter()
+    proc = start_worker(url, mode, burst=True, log_path=logs / f"{mode}-burst.log")
+    if proc.wait(timeout=600) != 0:
+        raise RuntimeError(f"{mode} worker exited with {proc.returncode}: see {logs}")
+    wall_s = time.perf_counter() - t0
+    times = job_times(client, ids)
+    span_s = max(t[2] for t in times) - min(t[1] for t in times)
+    return {"jobs": n, "jobsPerS": round(n / span_s, 1), "spanS": round(span_s, 3), "wallS": round(wall_s, 3)}
+
+
+def latency_round(client: redis.Redis, url: str, mode: str, n: int, rate: float, tag: str,
+                  logs: Path) -> dict[str, Any]:
+    seed(client)
+    proc = start_worker(url, mode, burst=False, log_path=logs / f"{mode}-listen.log")
+    try:
+        deadline = time.monotonic() + 60
+        while not client.keys("rq:worker:*"):
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise RuntimeError(f"{mode} worker did not start: see {logs}")
+            time.sleep(0.05)
+        ids: list[str] = []
+        interval_s = 1.0 / rate
+        next_at = time.perf_counter()
+        for i in range(n):
+            ids += enqueue(client, mode, [make_event(i, tag)])
+            next_at += interval_s
+            time.sleep(max(0.0, next_at - time.perf_counter()))
+        queue = tether_queue(COMPLETIONS_QUEUE if mode == "router" else BARE_QUEUE, client)
+        deadline = time.monotonic() + 120
+        while queue.count or queue.started_job_registry.count:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{mode}: jobs still waiting after 120 s")
+            time.sleep(0.05)
+        time.sleep(0.2)  # the last job's success bookkeeping
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    latencies_ms = [(end - enq) * 1000 for enq, _start, end in job_times(client, ids)]
+    return {"jobs": n, "ratePerS": rate, "p50Ms": round(percentile(latencies_ms, 0.50), 3),
+            "p99Ms": round(percentile(latencies_ms, 0.99), 3), "maxMs": round(max(latencies_ms), 3)}
+
+
+def breakdown_us(client: redis.Redis, n: int = 1000) -> dict[str, float]:
+    """Where a route job's time goes, in-process, mean µs per call: the Redis round trip (PING), the bindings
+    read, the whole `router.jobs.route` (validate, decide, store, build, hand off) and the hand-off alone."""
+    from adapters.delivery.handoff import hand_off
+    from adapters.payloads import Content, Delivery
+    from router.jobs import route
+
+    seed(client)
+    config = parse_config(CONFIG)
+    svc = SessionBindingService(client, config)
+    events = [make_event(i, "b") for i in range(n)]
+    dest = ConversationRef(channel="discord", conversation_id="thread-x", parent_conversation_id="111")
+    deliveries = [Delivery(delivery_id=f"d-bench-{i}", event_id=f"e-{i}", destination=dest, mode="bound",
+                           reason="requester-match", content=Content(text=events[i]["content"]["text"]))
+                  for i in range(n)]
+
+    def mean_us(fn: Any) -> float:
+        t0 = time.perf_counter()
+        for i in range(n):
+            fn(i)
+        return round((time.perf_counter() - t0) / n * 1e6, 1)
+
+    return {
+        "ping": mean_us(lambda i: client.ping()),
+        "listBySession": mean_us(lambda i: svc.list_by_session(session(i % SESSIONS))),
+        "route": mean_us(lambda i: route(client, config, events[i], job_id=f"j{i}", bindings=svc)),
+        "handOff": mean_us(lambda i: hand_off(client, deliveries[i])),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--n", type=int, default=5000, help="jobs per throughput round")
+    parser.add_argument("--latency-n", type=int, default=500, help="jobs per latency round")
+    parser.add_argument("--rate", type=float, default=50.0, help="enqueue rate of the latency rounds (jobs/s)")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; the best of each mode counts")
+    parser.add_argument("--worker", choices=["bare", "router"], help=argparse.SUPPRESS)
+    parser.add_argument("--url", help=argparse.SUPPRESS)
+    parser.add_argument("--burst", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        run_worker_process(args.worker, args.url, args.burst)
+        return
+
+    work = Path(tempfile.mkdtemp(prefix="tether-bench-routing-"))
+    (work / "tether.toml").write_text(CONFIG)
+    os.environ["TETHER_CONFIG"] = str(work / "tether.toml")
+    server = RedisServer(tcp_port=free_port())
+    server.start()
+    url = f"redis://127.0.0.1:{server.tcp_port}/0"
+    client = redis.Redis.from_url(url)
+    rounds: dict[str, dict[str, list[dict[str, Any]]]] = {m: {"throughput": [], "latency": []}
+                                                         for m in ("bare", "router")}
+    try:
+        breakdown = breakdown_us(connect(url))
+        for r in range(args.rounds):
+            for mode in ("bare", "router"):
+                rounds[mode]["throughput"].append(throughput_round(client, url, mode, args.n, f"t{r}", work))
+                rounds[mode]["latency"].append(latency_round(client, url, mode, args.latency_n, args.rate, f"l{r}",
+                                                             work))
+    finally:
+        client.close()
+        server.cleanup()
+        shutil.rmtree(work, ignore_errors=True)
+
+    def best(mode: str, kind: str, key: str, *, low: bool) -> float:
+        values = [float(r[key]) for r in rounds[mode][kind]]
+        return min(values) if low else max(values)
+
+    bare_tp, router_tp = best("bare", "throughput", "jobsPerS", low=False), best("router", "throughput", "jobsPerS",
+                                                                                  low=False)
+    bare_p99, router_p99 = best("bare", "latency", "p99Ms", low=True), best("router", "latency", "p99Ms", low=True)
+    result = {
+        "benchmark": "routing",
+        "machine": {"python": platform.python_version(), "platform": platform.platform(),
+                    "cpus": os.cpu_count(), "redis": "redis-server on 127.0.0.1 (TCP loopback)"},
+        "n": args.n,
+        "latencyN": args.latency_n,
+        "bare": {"throughputJobsPerS": bare_tp, "latencyP50Ms": best("bare", "latency", "p50Ms", low=True),
+                 "latencyP99Ms": bare_p99},
+        "router": {"throughputJobsPerS": router_tp, "latencyP50Ms": best("router", "latency", "p50Ms", low=True),
+                   "latencyP99Ms": router_p99},
+        "throughputRatio": round(router_tp / bare_tp, 3),
+        "latencyP99Ratio": round(router_p99 / bare_p99, 3),
+        "targets": {"throughputRatio": ">= 0.85", "latencyP99Ratio": "<= 1.2"},
+        "routeBreakdownUs": breakdown,
+        "rounds": rounds,
+    }
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,18 @@
+"""`tether worker router`: an RQ worker on the `completions` queue running the route job in-process."""
+
+from __future__ import annotations
+
+import redis
+
+from adapters.rqwire import COMPLETIONS_QUEUE
+from bindings.config import TetherConfig
+from router.jobs import handle_route_failure
+from workers.runner import WorkerSpec
+
+
+def router_spec(client: redis.Redis, config: TetherConfig) -> WorkerSpec:
+    """The router worker. Route jobs read their Redis client from the job and the configuration once per process
+    (`router.settings.current_config`), so `client` and `config` are not needed here yet; they are part of the
+    signature every worker spec shares."""
+    del client, config
+    return WorkerSpec(name="router", queues=[COMPLETIONS_QUEUE], exception_handlers=[handle_route_failure])
