@@ -15,6 +15,7 @@ import redis
 
 from adapters import keys
 from adapters.payloads import Delivery
+from adapters.redact import redact
 from bindings.model import ConversationRef
 
 DeadLetterSource = Literal["router", "delivery"]
@@ -44,12 +45,43 @@ def router_dead_letter_id(event_id: str | None, raw: bytes | str) -> str:
     return "e-" + hashlib.sha256(basis.encode() if isinstance(basis, str) else basis).hexdigest()[:32]
 
 
+def payload_dead_letter_id(raw: bytes) -> str:
+    """Id of a dead letter for a delivery job whose payload could not be read (no delivery id to go by)."""
+    return "j-" + hashlib.sha256(raw).hexdigest()[:32]
+
+
+def matches(letter: DeadLetter, *, reason: str | None = None, source: str | None = None,
+            channel: str | None = None) -> bool:
+    """Filter of `tether dlq list`: a reason matches exactly or by prefix ending in ':' (`no-adapter:`)."""
+    prefix_match = reason is not None and reason.endswith(":") and letter.reason.startswith(reason)
+    if reason is not None and letter.reason != reason and not prefix_match:
+        return False
+    if source is not None and letter.source != source:
+        return False
+    return channel is None or (letter.destination is not None and letter.destination.channel == channel)
+
+
+def scrubbed(letter: DeadLetter) -> DeadLetter:
+    """The letter with secrets removed from its last error (and from a kept raw event)."""
+    changes: dict[str, Any] = {}
+    if letter.last_error is not None:
+        cleaned = redact(letter.last_error)
+        if cleaned != letter.last_error:
+            changes["last_error"] = cleaned
+    if letter.event is not None:
+        cleaned = redact(letter.event)
+        if cleaned != letter.event:
+            changes["event"] = cleaned
+    return msgspec.structs.replace(letter, **changes) if changes else letter
+
+
 class DeadLetterQueue:
     def __init__(self, client: redis.Redis) -> None:
         self.client = client
 
     def put(self, letter: DeadLetter) -> str:
-        """Store (or overwrite) a dead letter; atomic with its index entry."""
+        """Store (or overwrite) a dead letter, secrets redacted; atomic with its index entry."""
+        letter = scrubbed(letter)
         pipe = self.client.pipeline(transaction=True)
         pipe.set(keys.dead_letter(letter.id), _ENCODER.encode(letter))
         pipe.zadd(keys.dead_letter_index(), {letter.id: letter.dead_at})

@@ -38,8 +38,17 @@ def has_adapter(channel: str) -> bool:
     return channel in available_channels()
 
 
+def _entry_point_factory(channel: str) -> AdapterFactory | None:
+    """Load only the named plugin, so one broken adapter package cannot stop the others' workers."""
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name.strip().lower() == channel:
+            factory: AdapterFactory = ep.load()
+            return factory
+    return None
+
+
 def load_adapter(channel: str, config: TetherConfig, client: redis.Redis) -> Adapter:
-    factory = _registered.get(channel) or _entry_point_factories().get(channel)
+    factory = _registered.get(channel) or _entry_point_factory(channel)
     if factory is None:
         raise LookupError(f"no adapter for channel {channel!r} (known: {', '.join(sorted(available_channels()))})")
     return factory(config, client)

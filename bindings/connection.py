@@ -22,7 +22,8 @@ def connect(url: str | None = None) -> redis.Redis:
     Redis restart is a pause, not a crash."""
     url = resolve_url(url)
     if not url.startswith(_SCHEMES):
-        raise ConfigError(f"Redis URL must start with one of {', '.join(_SCHEMES)} (got scheme of {url.split(':')[0]!r})")
+        scheme = url.split(":")[0]
+        raise ConfigError(f"Redis URL must start with one of {', '.join(_SCHEMES)} (got scheme {scheme!r})")
     return redis.Redis.from_url(
         url,
         decode_responses=False,

@@ -7,6 +7,7 @@ else it falls back to an in-process fakeredis server with the workers as threads
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
@@ -135,10 +136,8 @@ class Embedded:
 
 
 def _signal_group(pgid: int, sig: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(pgid, sig)
-    except ProcessLookupError:
-        pass
 
 
 def _group_alive(pgid: int) -> bool:
