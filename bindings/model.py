@@ -13,7 +13,7 @@ Placement = Literal["current", "child"]
 TARGET_KINDS: tuple[str, ...] = ("subagent", "session")  # "acp" is reserved: accepted by the type, refused by bind
 
 
-class ConversationRef(msgspec.Struct, frozen=True, rename="camel", omit_defaults=True, kw_only=True):
+class ConversationRef(msgspec.Struct, frozen=True, rename="camel", kw_only=True):
     """Where a message goes: a conversation of one account on one channel (platform)."""
 
     channel: str
@@ -22,7 +22,7 @@ class ConversationRef(msgspec.Struct, frozen=True, rename="camel", omit_defaults
     parent_conversation_id: str | None = None
 
 
-class SessionBindingRecord(msgspec.Struct, frozen=True, rename="camel", omit_defaults=True, kw_only=True):
+class SessionBindingRecord(msgspec.Struct, frozen=True, rename="camel", kw_only=True):
     binding_id: str
     target_session_key: str
     target_kind: TargetKind

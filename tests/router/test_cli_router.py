@@ -77,8 +77,8 @@ def test_explain_shows_the_decision_binding_destination_and_delivery(real_redis:
     assert (out["known"], out["jobId"], out["duplicates"]) == (True, "j1", 1)
     assert (out["decision"]["mode"], out["decision"]["reason"]) == ("bound", "requester-match")
     assert out["decision"]["binding"]["bindingId"] == thread.binding_id
-    assert out["decision"]["destination"] == {"channel": "discord", "conversationId": "thread-1",
-                                              "parentConversationId": "111"}
+    assert out["decision"]["destination"] == {"channel": "discord", "accountId": "default",
+                                              "conversationId": "thread-1", "parentConversationId": "111"}
     [delivery] = out["deliveries"]
     assert (delivery["deliveryId"], delivery["status"], delivery["attempts"]) == (routed.delivery_id, "pending", 0)
 

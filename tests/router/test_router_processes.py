@@ -54,7 +54,8 @@ def test_two_active_bound_sessions_in_same_requester_channel_do_not_duplicate_to
 
     # Both complete at the same moment, and each runner retries its enqueue: 3 jobs per event, 6 jobs, 2 workers.
     enqueue_completions(real_redis, completions * 3)
-    wait_for(lambda: _routed(real_redis, 2), timeout_s=30, what="both events routed")
+    wait_for(lambda: _routed(real_redis, 2) and for_client(real_redis).counters().get("outcome:duplicate") == 4,
+             timeout_s=30, what="both events routed and their 4 duplicate jobs handled")
 
     deliveries = queued_deliveries(real_redis, "discord")
     assert sorted((d.target_session_key, d.destination.conversation_id) for d in deliveries) == [
@@ -62,7 +63,6 @@ def test_two_active_bound_sessions_in_same_requester_channel_do_not_duplicate_to
     assert all(d.destination == threads[d.target_session_key or ""].conversation for d in deliveries)
     assert all(d.destination.conversation_id != "111" for d in deliveries)
     assert len(ledger_ids(real_redis)) == 2
-    assert for_client(real_redis).counters()["outcome:duplicate"] == 4
     assert all(p.poll() is None for p in routers)
 
 

@@ -1,0 +1,283 @@
+"""One attempt at one delivery: claim it in the ledger, send the chunks not yet recorded, decide the outcome.
+
+The order of a chunk's send is fixed: (reconcile, if its previous send has an unknown outcome and the platform has
+no idempotency key) → renew the lease and mark the chunk in flight → send → record the message id under the fencing
+token. So a recorded chunk is never sent again, a worker whose lease was taken over stops before its next chunk, and
+a delivered or dead record is never sent at all, whoever runs the job.
+
+Every failure is decided in one place (`_fail`), by the adapter's error class:
+`RetryableError` (or an unexpected exception) → back to pending with backoff, or dead `retries-exhausted` once the
+attempts are spent; `PermanentError` → dead with its reason; `DestinationGone` → the binding ends `thread-delete`
+and the delivery is dead `destination-gone`; nothing is ever sent to another destination.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import random
+import threading
+from collections.abc import Callable
+from typing import Literal
+
+import msgspec
+import redis
+
+from adapters.deadletter import DeadLetter
+from adapters.delivery.metrics import record_outcome
+from adapters.delivery.retry import RetryPolicy
+from adapters.delivery.settings import job_id_for, lease_ms, retention_s
+from adapters.ledger import Claim, Ledger, clean_error
+from adapters.payloads import Delivery
+from adapters.protocol import Adapter, DestinationGone, OutboundChunk, PermanentError, RetryableError
+from bindings.clock import SYSTEM_CLOCK, Clock
+from bindings.config import TetherConfig
+
+log = logging.getLogger("tether.delivery")
+
+OutcomeStatus = Literal["delivered", "retry", "dead", "skipped"]
+# (channel, delivery, job id, delay in seconds): how a retry gets back on the queue.
+Scheduler = Callable[[str, Delivery, str, float], None]
+AdapterLookup = Callable[[str], Adapter]
+
+IDEMPOTENCY_KEY_CHARS = 25  # Discord nonces are limited to 25 characters
+
+
+class Outcome(msgspec.Struct, frozen=True, rename="camel", kw_only=True):
+    """What one run of the delivery job did (also the RQ job's result)."""
+
+    delivery_id: str
+    event_id: str
+    channel: str
+    status: OutcomeStatus
+    attempts: int = 0
+    message_ids: list[str] = msgspec.field(default_factory=list)
+    reason: str | None = None  # skipped: why (delivered, dead, busy, early, missing, lease-lost); dead: the reason
+    retry_in_s: float | None = None
+
+
+def idempotency_key(delivery_id: str, index: int) -> str:
+    """Deterministic per (delivery, chunk), at most 25 characters: the same chunk always carries the same key."""
+    return hashlib.sha256(f"{delivery_id}\x1f{index}".encode()).hexdigest()[:IDEMPOTENCY_KEY_CHARS]
+
+
+class LeaseLost(Exception):
+    """The fencing token is stale: another worker holds the delivery now (internal control flow only)."""
+
+
+class _LeaseKeeper:
+    """Renews the lease in the background while a long send runs (a rate-limit wait, a slow platform), so only a
+    dead worker loses its lease. The worker still checks the token itself before every chunk."""
+
+    def __init__(self, ledger: Ledger, delivery_id: str, fence: int, lease_ms_: int) -> None:
+        self.ledger, self.delivery_id, self.fence, self.lease_ms = ledger, delivery_id, fence, lease_ms_
+        self.stop = threading.Event()
+        self.lost = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True, name=f"lease-{delivery_id}")
+
+    def _run(self) -> None:
+        interval_s = max(0.05, self.lease_ms / 3000)
+        while not self.stop.wait(interval_s):
+            try:
+                if not self.ledger.renew(self.delivery_id, self.fence, lease_ms=self.lease_ms):
+                    self.lost.set()
+                    return
+            except redis.RedisError as exc:
+                log.warning("lease renewal failed", extra={"deliveryId": self.delivery_id, "error": str(exc)})
+
+    def __enter__(self) -> _LeaseKeeper:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop.set()
+        self.thread.join(timeout=5)
+
+
+class DeliveryEngine:
+    def __init__(
+        self,
+        client: redis.Redis,
+        config: TetherConfig,
+        *,
+        adapter_for: AdapterLookup,
+        owner: str,
+        schedule: Scheduler | None = None,
+        clock: Clock = SYSTEM_CLOCK,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.client = client
+        self.config = config
+        self.adapter_for = adapter_for
+        self.owner = owner
+        self.schedule = schedule
+        self.clock = clock
+        self.rng = rng or random.Random()
+        self.policy = RetryPolicy.from_config(config.delivery)
+        self.lease_ms = lease_ms(config.delivery)
+        self.ledger = Ledger(client, clock=clock, retention_s=retention_s(config))
+
+    def run(self, delivery: Delivery) -> Outcome:
+        adapter = self.adapter_for(delivery.destination.channel)
+        texts = adapter.split(delivery.content.text) or [""]
+        claim = self.ledger.claim(delivery.delivery_id, owner=self.owner, lease_ms=self.lease_ms,
+                                  chunk_count=len(texts))
+        if not claim.granted:
+            if claim.outcome == "missing":
+                log.warning("no ledger record for this delivery (never handed off, or past retention): not sending",
+                            extra={"deliveryId": delivery.delivery_id, "eventId": delivery.event_id})
+            return self._report(delivery, Outcome(
+                delivery_id=delivery.delivery_id, event_id=delivery.event_id, channel=delivery.destination.channel,
+                status="skipped", reason=claim.outcome))
+        if claim.attempts > self.policy.max_attempts:
+            # Only reachable when earlier attempts never reported back (the worker died each time).
+            return self._die(delivery, claim, "retries-exhausted",
+                             f"{claim.attempts - 1} attempts ended without an outcome (worker lost each time)")
+        if claim.chunks != len(texts):
+            return self._die(delivery, claim, "split-changed",
+                             f"the adapter now splits the text into {len(texts)} chunks, the ledger has {claim.chunks}")
+        try:
+            with _LeaseKeeper(self.ledger, delivery.delivery_id, claim.fence, self.lease_ms) as keeper:
+                message_ids = self._send_chunks(adapter, delivery, claim, texts, keeper)
+        except LeaseLost:
+            return self._report(delivery, Outcome(
+                delivery_id=delivery.delivery_id, event_id=delivery.event_id, channel=delivery.destination.channel,
+                status="skipped", attempts=claim.attempts, reason="lease-lost"))
+        except redis.RedisError:
+            raise  # the ledger is unreachable: the job fails, the lease expires, the reaper hands it on
+        except Exception as exc:  # every failure is classified in _fail
+            return self._fail(delivery, claim, exc)
+        return self._report(delivery, Outcome(
+            delivery_id=delivery.delivery_id, event_id=delivery.event_id, channel=delivery.destination.channel,
+            status="delivered", attempts=claim.attempts, message_ids=message_ids))
+
+    # -- sending ----------------------------------------------------------------------------------------------
+
+    def _send_chunks(self, adapter: Adapter, delivery: Delivery, claim: Claim, texts: list[str],
+                     keeper: _LeaseKeeper) -> list[str]:
+        did, fence = delivery.delivery_id, claim.fence
+        for index in range(claim.chunks_done, len(texts)):
+            chunk = OutboundChunk(delivery=delivery, index=index, count=len(texts), text=texts[index],
+                                  idempotency_key=idempotency_key(did, index))
+            if keeper.lost.is_set():
+                raise LeaseLost
+            if claim.inflight_chunk == index and not adapter.capabilities.idempotency_key:
+                # The previous attempt began this send and never learned its outcome.
+                found = adapter.reconcile(chunk)
+                if found is not None:
+                    self._record(did, fence, index, found)
+                    continue
+            if not self.ledger.renew(did, fence, lease_ms=self.lease_ms, sending_chunk=index):
+                raise LeaseLost
+            message_id = adapter.send(chunk)
+            self._record(did, fence, index, message_id)
+        message_ids = self.ledger.complete(did, fence)
+        if message_ids is None:
+            raise LeaseLost
+        return message_ids
+
+    def _record(self, delivery_id: str, fence: int, index: int, message_id: str) -> None:
+        if not self.ledger.record_chunk(delivery_id, fence, index, str(message_id), lease_ms=self.lease_ms):
+            # The chunk went out after our lease was taken over: the successor may send it too. Leases are renewed
+            # in the background, so this needs a send that outlived the whole lease without the renewer running.
+            log.warning("lease lost while a chunk was being sent",
+                        extra={"deliveryId": delivery_id, "chunk": index, "messageId": message_id})
+            raise LeaseLost
+
+    # -- failures ---------------------------------------------------------------------------------------------
+
+    def _fail(self, delivery: Delivery, claim: Claim, exc: Exception) -> Outcome:
+        error = clean_error(f"{type(exc).__name__}: {exc}")
+        if isinstance(exc, DestinationGone):
+            self._end_binding(delivery)
+            return self._die(delivery, claim, "destination-gone", error)
+        if isinstance(exc, PermanentError):
+            return self._die(delivery, claim, exc.reason or "permanent", error)
+        retry_after_s = exc.retry_after_s if isinstance(exc, RetryableError) else None
+        if not isinstance(exc, RetryableError):
+            log.exception("unexpected error from the adapter; treated as retryable",
+                          extra={"deliveryId": delivery.delivery_id})
+        if self.policy.exhausted(claim.attempts):
+            return self._die(delivery, claim, "retries-exhausted", error)
+        delay_s = self.policy.delay_s(claim.attempts, retry_after_s, self.rng)
+        now = self.clock.now_ms()
+        next_at = now + int(delay_s * 1000)
+        job_id = f"{job_id_for(delivery.delivery_id)}-a{claim.attempts}"
+        if not self.ledger.retry(delivery.delivery_id, claim.fence, next_attempt_at_ms=next_at, error=error,
+                                 job_id=job_id, watch_at_ms=next_at + self.lease_ms, now_ms=now):
+            return self._lost(delivery, claim)
+        if self.schedule is not None:
+            try:
+                self.schedule(delivery.destination.channel, delivery, job_id, delay_s)
+            except redis.RedisError as sched_exc:
+                # The ledger already says "pending until next_at": the reaper enqueues it one lease after that.
+                log.warning("could not schedule the retry; the lease reaper will", extra={
+                    "deliveryId": delivery.delivery_id, "error": str(sched_exc)})
+        return self._report(delivery, Outcome(
+            delivery_id=delivery.delivery_id, event_id=delivery.event_id, channel=delivery.destination.channel,
+            status="retry", attempts=claim.attempts, reason=error, retry_in_s=round(delay_s, 3)))
+
+    def _die(self, delivery: Delivery, claim: Claim, reason: str, error: str) -> Outcome:
+        now = self.clock.now_ms()
+        letter = DeadLetter(
+            id=delivery.delivery_id,
+            event_id=delivery.event_id,
+            delivery_id=delivery.delivery_id,
+            reason=reason,
+            attempts=claim.attempts,
+            last_error=clean_error(error),
+            destination=delivery.destination,
+            dead_at=now,
+            source="delivery",
+            delivery=delivery,
+            decision=decision_info(delivery),
+        )
+        if not self.ledger.die(delivery.delivery_id, claim.fence, letter, now_ms=now):
+            return self._lost(delivery, claim)
+        return self._report(delivery, Outcome(
+            delivery_id=delivery.delivery_id, event_id=delivery.event_id, channel=delivery.destination.channel,
+            status="dead", attempts=claim.attempts, reason=reason))
+
+    def _lost(self, delivery: Delivery, claim: Claim) -> Outcome:
+        return self._report(delivery, Outcome(
+            delivery_id=delivery.delivery_id, event_id=delivery.event_id, channel=delivery.destination.channel,
+            status="skipped", attempts=claim.attempts, reason="lease-lost"))
+
+    def _end_binding(self, delivery: Delivery) -> None:
+        """The bound thread is gone: end its binding so later completions of the session fall back explicitly."""
+        if not delivery.binding_id:
+            return
+        from bindings.service import SessionBindingService
+
+        ended = SessionBindingService(self.client, self.config, clock=self.clock).unbind(
+            binding_id=delivery.binding_id, reason="thread-delete")
+        log.info("binding ended: destination gone", extra={
+            "deliveryId": delivery.delivery_id, "bindingId": delivery.binding_id, "ended": len(ended)})
+
+    # -- reporting --------------------------------------------------------------------------------------------
+
+    def _report(self, delivery: Delivery, outcome: Outcome) -> Outcome:
+        latency_s = None
+        if outcome.status == "delivered" and delivery.event_created_at:
+            latency_s = (self.clock.now_ms() - delivery.event_created_at) / 1000
+        result = outcome.status if outcome.status != "skipped" else f"skipped-{outcome.reason}"
+        record_outcome(self.client, outcome.channel, result, latency_s=latency_s)
+        level = logging.WARNING if outcome.status == "dead" else logging.INFO
+        log.log(level, f"delivery {outcome.status}", extra={
+            "deliveryId": outcome.delivery_id, "eventId": outcome.event_id, "channel": outcome.channel,
+            "status": outcome.status, "attempts": outcome.attempts, "messageIds": outcome.message_ids,
+            "reason": outcome.reason, "retryInS": outcome.retry_in_s,
+        })
+        return outcome
+
+
+def decision_info(delivery: Delivery) -> dict[str, object]:
+    """The routing decision behind a delivery, as dead letters keep it."""
+    info: dict[str, object] = {"mode": delivery.mode, "reason": delivery.reason}
+    if delivery.binding_id:
+        info["bindingId"] = delivery.binding_id
+    if delivery.target_session_key:
+        info["targetSessionKey"] = delivery.target_session_key
+    if delivery.routed_at:
+        info["routedAt"] = delivery.routed_at
+    return info

@@ -1,0 +1,32 @@
+"""Scrub secrets out of text before it is stored or logged (last errors, dead letters, log lines, CLI output).
+
+Platform errors often echo the request that failed: an `Authorization: Bot …` header, a webhook URL carrying its
+token (`/webhooks/{id}/{token}`), a `token=` query value. Every error text tether keeps goes through `redact`.
+"""
+
+from __future__ import annotations
+
+import re
+
+REDACTED = "[redacted]"
+
+_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
+    # Authorization schemes: "Bot abc.def.ghi", "Bearer xyz".
+    (re.compile(r"\b(Bot|Bearer)\s+[A-Za-z0-9_\-\.=+/]{8,}"), rf"\1 {REDACTED}"),
+    # An Authorization header whatever its scheme.
+    (re.compile(r"(?i)(authorization['\"]?\s*[:=]\s*['\"]?)(?!Bot\s|Bearer\s)[^\s'\",}]+"), rf"\1{REDACTED}"),
+    # Webhook URLs (Discord, Slack-style): keep the id, drop the token.
+    (re.compile(r"(/webhooks/[^/\s?#]+/)[^/\s?#'\"]+"), rf"\1{REDACTED}"),
+    # token=… / access_token=… in query strings or form bodies.
+    (re.compile(r"(?i)\b((?:access_|refresh_|bot_)?token=)[^&\s'\"#]+"), rf"\1{REDACTED}"),
+    # "token": "…" in echoed JSON.
+    (re.compile(r"(?i)(\"(?:access_|refresh_|bot_|webhook_)?token\"\s*:\s*\")[^\"]*"), rf"\1{REDACTED}"),
+    # A bare Discord bot token (three base64url segments).
+    (re.compile(r"\b[A-Za-z0-9_\-]{23,28}\.[A-Za-z0-9_\-]{6,7}\.[A-Za-z0-9_\-]{27,}\b"), REDACTED),
+)
+
+
+def redact(text: str) -> str:
+    for pattern, replacement in _PATTERNS:
+        text = pattern.sub(replacement, text)
+    return text
