@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 import threading
 
 import click
@@ -10,6 +11,7 @@ import redis
 
 from bindings.config import TetherConfig, load_config
 from bindings.connection import connect, describe_url, resolve_url
+from workers.metrics import start_metrics
 from workers.runner import WorkerSpec, run_worker
 
 log = logging.getLogger("tether.worker")
@@ -41,8 +43,11 @@ def worker(name: str, burst: bool, redis_url: str | None) -> None:
     `deliver.<channel>` and sends. Run more processes to scale. SIGTERM finishes the current job, then exits.
     """
     client = connect(redis_url)
-    spec = spec_for(name, client, load_config())
+    config = load_config()
+    spec = spec_for(name, client, config)
     log.info("connecting", extra={"redis": describe_url(resolve_url(redis_url))})
+    if not burst:
+        start_metrics(client, config)
     run_worker(client, spec, burst=burst)
 
 
@@ -54,14 +59,15 @@ def sweeper(once: bool, interval_s: float, redis_url: str | None) -> None:
     """End expired bindings, check bound threads, and put expired delivery leases back to work."""
     from workers.sweeper import Sweeper
 
-    sweeper = Sweeper(connect(redis_url), load_config())
+    client, config = connect(redis_url), load_config()
+    sweeper = Sweeper(client, config)
     if once:
         summary = sweeper.run_once()
         click.echo(" ".join(f"{k}={v}" for k, v in summary.items()))
         return
     stop = threading.Event()
-    import signal
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
+    start_metrics(client, config)
     sweeper.run_forever(stop, interval_s=interval_s)
