@@ -45,7 +45,8 @@ def test_resolve_of_an_unbound_conversation_exits_1(cli: CliRunner) -> None:
 
 def test_unbind_by_session_returns_the_ended_records_with_the_reason(cli: CliRunner) -> None:
     for conv in ("T1", "T2"):
-        assert cli.invoke(main, ["bind", "--session", "s1", "--channel", "discord", "--conversation", conv]).exit_code == 0
+        bound = cli.invoke(main, ["bind", "--session", "s1", "--channel", "discord", "--conversation", conv])
+        assert bound.exit_code == 0
     ended = cli.invoke(main, ["unbind", "--session", "s1", "--reason", "done", "--json"])
     assert ended.exit_code == 0, ended.output
     assert sorted((r["conversation"]["conversationId"], r["status"], r["endReason"]) for r in _json(ended)) == [
