@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import redis
+from rq.job import Job
 from rq.worker import SimpleWorker
 
 from adapters.rqwire import MsgspecJSONSerializer, TetherJob, tether_queue
@@ -29,8 +30,19 @@ class WorkerSpec:
     exception_handlers: list[Callable[..., bool | None]] = field(default_factory=list)
 
 
+# A job whose worker died is found by RQ's registry cleanup once its execution entry expires. SimpleWorker never
+# renews that entry while a job runs, and RQ's defaults (job timeout + 60 s, checked every 10 minutes) would leave
+# a SIGKILLed router's event waiting up to ~14 minutes. Every tether job is idempotent (sticky decisions, the
+# delivery ledger's leases), so a job still running past this horizon and retried meanwhile sends nothing twice.
+ABANDONED_AFTER_S = 90
+MAINTENANCE_INTERVAL_S = 30
+
+
 class TetherWorker(SimpleWorker):
     """A SimpleWorker bound to tether's serializer and allowlisted Job class."""
+
+    def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
+        return ABANDONED_AFTER_S
 
     def _install_signal_handlers(self) -> None:
         # The in-process embedded mode runs workers in threads, where signal handlers cannot be installed;
@@ -48,6 +60,7 @@ def build_worker(client: redis.Redis, spec: WorkerSpec) -> TetherWorker:
         job_class=TetherJob,
         exception_handlers=list(spec.exception_handlers) or None,
         disable_default_exception_handler=False,
+        maintenance_interval=MAINTENANCE_INTERVAL_S,
     )
     return worker
 

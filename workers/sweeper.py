@@ -32,7 +32,13 @@ class Sweeper:
 
         reaped = reap_expired_leases(self.client, self.config, now_ms=now)
         summary = {"bindingsEnded": len(ended), "farewells": farewells, "leasesReaped": reaped}
-        if ended or reaped:
+        if "discord" in self.config.channels:
+            from adapters.discord.threads import check_bound_threads
+
+            checked = check_bound_threads(self.svc, self.client, self.config,
+                                          on_farewell=lambda r: send_farewell(self.client, r, now))
+            summary |= {f"threads{k.capitalize()}": v for k, v in checked.items()}
+        if ended or reaped or summary.get("threadsArchived") or summary.get("threadsDeleted"):
             log.info("swept", extra=summary)
         return summary
 
