@@ -29,6 +29,7 @@ import httpx
 import msgspec
 
 from adapters.discord.errors import DiscordApiError, OutcomeUnknown
+from adapters.discord.metrics import RESPONSES
 from adapters.discord.ratelimit import RateLimiter
 from adapters.discord.routes import CompiledRoute
 from adapters.discord.tokens import TokenSource
@@ -114,6 +115,7 @@ class DiscordClient:
                 continue
             except httpx.HTTPError as exc:
                 self.limiter.release(reservation)
+                RESPONSES.labels(route.route.key, "0").inc()
                 what = f"no answer ({type(exc).__name__})"
                 if not repeatable:
                     raise OutcomeUnknown(f"discord {route.key}: {what}; it may have taken effect") from None
@@ -122,6 +124,7 @@ class DiscordClient:
                 continue
 
             status = response.status_code
+            RESPONSES.labels(route.route.key, str(status)).inc()
             body = self._decode(response)
             if status == 429:
                 rate_limited += 1
