@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from tests.fakes.discord_api import FakeDiscord
+
 __all__ = ["bot"]
 
 
