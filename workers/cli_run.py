@@ -12,7 +12,7 @@ import click
 from bindings.config import config_path, load_config
 from bindings.config import redis_url as configured_redis_url
 from bindings.connection import describe_url
-from workers.embedded import STATE_DIR, Embedded
+from workers.embedded import LOG_DIR, STATE_DIR, Embedded
 
 log = logging.getLogger("tether.run")
 
@@ -48,8 +48,9 @@ def run(demo: bool, redis_url: str | None) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     embedded.start()
-    click.echo(f"tether: {embedded.mode} at {describe_url(embedded.url) if embedded.url else 'memory'}; "
-               "router, console adapter and sweeper running. Ctrl-C stops.")
+    where = describe_url(embedded.url) if embedded.url else "memory"
+    logs = f"; logs in {LOG_DIR}/" if embedded.procs else ""
+    click.echo(f"tether: {embedded.mode} at {where}; router, console adapter and sweeper running{logs}. Ctrl-C stops.")
     try:
         if demo:
             from workers.demo import play

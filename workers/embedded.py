@@ -29,6 +29,7 @@ log = logging.getLogger("tether.run")
 # What `tether run` serves: the router, the embedded default's channel, and the sweeper.
 DEFAULT_ROLES: tuple[tuple[str, ...], ...] = (("worker", "router"), ("worker", "console"), ("sweeper",))
 STATE_DIR = Path(".tether")
+LOG_DIR = STATE_DIR / "logs"  # the workers' JSON logs, one file per role, so the terminal shows the messages
 _MAX_UNIX_SOCKET_PATH = 100  # sun_path holds 108 bytes on Linux; keep a margin
 
 
@@ -76,12 +77,16 @@ class Embedded:
 
     def _start_processes(self) -> None:
         env = self.env | {"TETHER_REDIS_URL": self.url}
+        LOG_DIR.mkdir(parents=True, exist_ok=True)
         for role in self.roles:
+            log_file = (LOG_DIR / f"{'-'.join(role[1:] or role)}.log").open("ab")
             # Each child leads its own process group, so that stopping it also reaches what it starts itself (RQ's
             # scheduler process) and Redis is stopped only once every one of them has exited.
             self.procs.append(
-                subprocess.Popen([sys.executable, "-m", "workers", *role], env=env, start_new_session=True)
+                subprocess.Popen([sys.executable, "-m", "workers", *role], env=env, start_new_session=True,
+                                 stderr=log_file)
             )
+            log_file.close()  # the child holds its own descriptor
 
     def _start_threads(self) -> None:
         self.fake_server = fakeredis.FakeServer()

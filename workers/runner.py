@@ -10,9 +10,11 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import redis
 from rq.job import Job
+from rq.timeouts import TimerDeathPenalty
 from rq.worker import SimpleWorker
 
 from adapters.rqwire import MsgspecJSONSerializer, TetherJob, tether_queue
@@ -43,6 +45,12 @@ class TetherWorker(SimpleWorker):
 
     def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
         return ABANDONED_AFTER_S
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if threading.current_thread() is not threading.main_thread():
+            # SIGALRM, RQ's default job timeout, exists only in the main thread (the embedded fakeredis mode).
+            self.death_penalty_class = TimerDeathPenalty
 
     def _install_signal_handlers(self) -> None:
         # The in-process embedded mode runs workers in threads, where signal handlers cannot be installed;
