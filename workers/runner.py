@@ -38,6 +38,9 @@ class WorkerSpec:
 # delivery ledger's leases), so a job still running past this horizon and retried meanwhile sends nothing twice.
 ABANDONED_AFTER_S = 90
 MAINTENANCE_INTERVAL_S = 30
+# RQ checks whether maintenance is due only between two dequeues, and an idle worker blocks in BLMOVE for
+# worker_ttl - 15 s (default 405 s): without this, idle workers would not recover abandoned jobs for ~7 minutes.
+WORKER_TTL_S = MAINTENANCE_INTERVAL_S + 15
 
 
 class TetherWorker(SimpleWorker):
@@ -69,6 +72,7 @@ def build_worker(client: redis.Redis, spec: WorkerSpec) -> TetherWorker:
         exception_handlers=list(spec.exception_handlers) or None,
         disable_default_exception_handler=False,
         maintenance_interval=MAINTENANCE_INTERVAL_S,
+        worker_ttl=WORKER_TTL_S,
     )
     return worker
 
