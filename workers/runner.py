@@ -13,8 +13,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import redis
+from rq import worker_registration
 from rq.job import Job
+from rq.registry import clean_registries
 from rq.timeouts import TimerDeathPenalty
+from rq.utils import now as rq_now
 from rq.worker import SimpleWorker
 
 from adapters.rqwire import MsgspecJSONSerializer, TetherJob, tether_queue
@@ -48,6 +51,22 @@ class TetherWorker(SimpleWorker):
 
     def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
         return ABANDONED_AFTER_S
+
+    def clean_registries(self) -> None:
+        """RQ's registry cleanup, with the per-queue lock held for one maintenance interval instead of RQ's 899 s:
+        a worker killed mid-clean would otherwise stop every worker from recovering that queue's abandoned jobs
+        for 15 minutes."""
+        for queue in self.queues:
+            lock = queue.registry_cleaning_key
+            if not self.connection.set(lock, self.name, nx=True, ex=MAINTENANCE_INTERVAL_S):
+                continue
+            try:
+                clean_registries(queue, self._exc_handlers)
+                worker_registration.clean_worker_registry(queue)
+                queue.intermediate_queue.cleanup(self, queue)
+            finally:
+                self.connection.delete(lock)
+        self.last_cleaned_at = rq_now()  # type: ignore[assignment]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
