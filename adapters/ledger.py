@@ -25,13 +25,13 @@ import weakref
 from collections.abc import Sequence
 from functools import cache
 from importlib.resources import files
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import msgspec
 import redis
 from redis.commands.core import Script
 
-from adapters import keys
+from adapters import keys, rqwire
 from adapters.deadletter import DeadLetter, scrubbed
 from adapters.payloads import DELIVERY_DECODER, Delivery
 from adapters.redact import redact
@@ -77,9 +77,27 @@ class LedgerRecord(msgspec.Struct, frozen=True, rename="camel", kw_only=True):
 
 
 class OpenResult(msgspec.Struct, frozen=True):
+    """`job`: "enqueued" (the open wrote job `job_id`), "present" (a job `job_id` exists already), "caller" (the
+    record is pending under `job_id` and no job was written: enqueue it), "none" (not pending: nothing to run)."""
+
     outcome: Literal["created", "revived", "exists"]
     status: LedgerStatus
     job_id: str
+    job: Literal["enqueued", "present", "caller", "none"] = "caller"
+
+
+class JobSpec(NamedTuple):
+    """An RQ job for `Ledger.open` to enqueue with the record, its one argument being the delivery: what
+    `Queue.enqueue(func_name, delivery, job_id=…, unique=True, job_timeout=timeout_s, result_ttl=result_ttl_s,
+    failure_ttl=failure_ttl_s, description=description)` would enqueue on `queue` at `enqueued_at` (RQ's format)."""
+
+    queue: str
+    func_name: str
+    description: str
+    timeout_s: int
+    result_ttl_s: int
+    failure_ttl_s: int
+    enqueued_at: str
 
 
 class Claim(msgspec.Struct, frozen=True):
@@ -115,7 +133,15 @@ class Revived(msgspec.Struct, frozen=True):
 
 @cache
 def _source(name: str) -> str:
-    return files("adapters").joinpath(f"ledger_{name}.lua").read_text()
+    body = files("adapters").joinpath(f"ledger_{name}.lua").read_text()
+    return open_function_lua() + "\n" + body if name == "open" else body
+
+
+@cache
+def open_function_lua() -> str:
+    """`ledger_open(K, k, A, a)` (ledger_open_fn.lua), for scripts that hand a delivery off themselves: prepend it
+    and pass it the keys and arguments of `Ledger.open_call` at offsets k and a of KEYS and ARGV."""
+    return files("adapters").joinpath("ledger_open_fn.lua").read_text()
 
 
 _SCRIPTS: weakref.WeakKeyDictionary[Any, dict[str, Script]] = weakref.WeakKeyDictionary()
@@ -128,6 +154,11 @@ def _scripts(client: redis.Redis) -> dict[str, Script]:
         found = {name: client.register_script(_source(name)) for name in SCRIPT_NAMES}
         _SCRIPTS[client] = found
     return found
+
+
+def open_result(reply: Any) -> OpenResult:
+    """What `ledger_open` returned, as an OpenResult."""
+    return OpenResult(_text(reply[0]), _text(reply[1]), _text(reply[2]), _text(reply[3]))  # type: ignore[arg-type]
 
 
 def _text(value: Any) -> str:
@@ -180,12 +211,30 @@ class Ledger:
 
     # -- writes (each one Lua script) -------------------------------------------------------------------------
 
-    def open(self, delivery: Delivery, *, job_id: str, watch_at_ms: int, now_ms: int | None = None) -> OpenResult:
+    def open(self, delivery: Delivery, *, job_id: str, watch_at_ms: int, now_ms: int | None = None,
+             job: JobSpec | None = None, payload: bytes | None = None) -> OpenResult:
+        """Create (or revive) the record; with `job`, also enqueue that RQ job under `job_id` in the same step
+        whenever the record is left pending under `job_id` without one. `payload`: the delivery's JSON, when the
+        caller has it already."""
+        keys_, args = self.open_call(delivery, job_id=job_id, watch_at_ms=watch_at_ms, now_ms=now_ms, job=job,
+                                     payload=payload)
+        return open_result(self._scripts["open"](keys=keys_, args=args))
+
+    def open_call(self, delivery: Delivery, *, job_id: str, watch_at_ms: int, now_ms: int | None = None,
+                  job: JobSpec | None = None,
+                  payload: bytes | None = None) -> tuple[list[str], list[str | int | bytes]]:
+        """The keys and arguments of `open`, for `ledger_open` in a script of the caller's (`open_function_lua`)."""
         now = self.now_ms() if now_ms is None else now_ms
-        out = self._run("open", delivery.delivery_id, [
-            now, msgspec.json.encode(delivery), delivery.destination.channel, delivery.event_id, job_id, watch_at_ms,
-        ])
-        return OpenResult(_text(out[0]), _text(out[1]), _text(out[2]))  # type: ignore[arg-type]
+        keys_ = [keys.delivery(delivery.delivery_id), keys.delivery_watch()]
+        args: list[str | int | bytes] = [
+            delivery.delivery_id, now, payload if payload is not None else msgspec.json.encode(delivery),
+            delivery.destination.channel, delivery.event_id, job_id, watch_at_ms,
+        ]
+        if job is not None:
+            keys_ += [rqwire.rq_job_key(job_id), rqwire.rq_queue_key(job.queue), rqwire.rq_queues_key()]
+            args += [job.func_name, job.queue, job.description, job.timeout_s, job.result_ttl_s, job.failure_ttl_s,
+                     job.enqueued_at]
+        return keys_, args
 
     def claim(self, delivery_id: str, *, owner: str, lease_ms: int, chunk_count: int,
               now_ms: int | None = None) -> Claim:

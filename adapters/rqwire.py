@@ -3,6 +3,8 @@ refuses to run anything but tether's own job functions.
 
 A job's `data` is the JSON array `[func_name, null, [payload], {}]`; RQ zlib-compresses it when it writes the job
 itself, but also accepts it uncompressed, which is what non-Python producers write (see the README's queue contract).
+The `rq_*` helpers name RQ's own keys, for Lua scripts that enqueue a job in the same atomic step as their own writes
+(the delivery hand-off, `adapters/ledger_open_fn.lua`).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import Any
 import msgspec
 from rq.job import Job
 from rq.queue import Queue
+from rq.utils import now, utcformat
 
 from bindings.errors import TetherError
 
@@ -61,3 +64,26 @@ class TetherJob(Job):
 
 def tether_queue(name: str, connection: Any) -> Queue:
     return Queue(name, connection=connection, serializer=MsgspecJSONSerializer, job_class=TetherJob)
+
+
+# ---- RQ's own key names and time format, for scripts that write a job themselves ---------------------------
+
+
+def rq_job_key(job_id: str) -> str:
+    """`rq:job:<id>`: the hash RQ keeps a job in."""
+    return TetherJob.key_for(job_id)
+
+
+def rq_queue_key(name: str) -> str:
+    """`rq:queue:<name>`: the list of job ids waiting on a queue."""
+    return Queue.redis_queue_namespace_prefix + name
+
+
+def rq_queues_key() -> str:
+    """`rq:queues`: the set of every queue key, which `rq info` and workers listing queues read."""
+    return Queue.redis_queues_keys
+
+
+def rq_timestamp() -> str:
+    """Now, as RQ writes times into a job hash (`rq.utils.utcformat`: `2026-11-24T12:00:00.000000Z`)."""
+    return utcformat(now())

@@ -1,11 +1,13 @@
 """The route job: one completion event in, at most one delivery handed off (or a dead letter), every step recorded.
 
-    validate ─► feature gate + decision table (a proposal) ─► dedupe + sticky store (route.lua, one round trip)
-             ─► build content (router.content) ─► hand_off to deliver.<channel>
+    validate ─► feature gate + decision table (a proposal) ─► build its content (router.content)
+             ─► dedupe + sticky store + hand-off to deliver.<channel> of a new decision (route.lua, one round trip)
+             ─► a sticky decision (a retry, a replay): build its content, hand_off (one more round trip)
 
-The proposal is computed before the dedupe script so that deduping and storing the decision are one atomic step;
-when the event already has a decision (a retry, a replay) or belongs to another job (a duplicate) the proposal is
-dropped unused. Routing reads bindings but never writes them.
+The proposal, and the delivery carrying it, are computed before the script so that deduping, storing the decision
+and handing its delivery off are one atomic step; when the event already has a decision (a retry, a replay) or
+belongs to another job (a duplicate) the proposal is dropped unused. Content never influences the destination: it is
+built from a decision already made. Routing reads bindings but never writes them.
 
 Outcomes: `handed-off`; `duplicate` (another job owns the event: nothing happens); dead letters `invalid-event`
 (with the validation message and its field path), `no-destination` (fallback without a requester),
@@ -25,7 +27,7 @@ from rq.exceptions import DeserializationError
 from rq.job import Job
 
 from adapters.deadletter import DeadLetter, DeadLetterQueue, router_dead_letter_id
-from adapters.delivery.handoff import hand_off
+from adapters.delivery.handoff import finish_hand_off, hand_off, prepare_hand_off
 from adapters.payloads import delivery_id_for
 from adapters.redact import redact
 from adapters.registry import has_adapter
@@ -41,14 +43,21 @@ from router.content import build_delivery
 from router.decision import BINDINGS_DISABLED, BindingLister, BoundDeliveryRouter, RouteDecision
 from router.event import WHOLE_EVENT, CompletionEvent, parse_event, peek_event_id
 from router.settings import current_config, dedupe_window_ms
-from router.store import DecisionRecord, destination_fields, destination_label, for_client, without_secrets
+from router.store import (
+    DecisionRecord,
+    destination_fields,
+    destination_label,
+    for_client,
+    without_secrets,
+)
 
 __all__ = [
     "RouteResult",
     "adapter_available",
     "binding_service",
-    "hand_off",  # re-exported: the one seam to the delivery engine, which tests replace
+    "hand_off",  # re-exported with prepare_hand_off: the seams to the delivery engine, which tests replace
     "handle_route_failure",
+    "prepare_hand_off",
     "propose",
     "route",
     "route_completion",
@@ -139,7 +148,7 @@ def handle_route_failure(job: Job, exc_type: type[BaseException] | None, exc_val
         )
         DeadLetterQueue(client).put(letter)
         for_client(client).count(keys.outcome_counter(f"dead-letter:{ROUTE_FAILED}"))
-        prom.EVENTS.labels(outcome="dead-letter").inc()
+        prom.count_event("dead-letter")
         log.error("route job failed for good: dead-lettered",
                   extra={"eventId": event_id, "jobId": job.id, "reason": ROUTE_FAILED, "error": letter.last_error})
     except Exception:
@@ -175,16 +184,22 @@ def route(
     store = for_client(client, dedupe_window_ms=dedupe_window_ms(config))
     proposal = propose(event, config, lambda: bindings or binding_service(client), now_ms=now_ms, job_id=job_id,
                        clock=clock)
-    claim = store.claim(event_id=event.event_id, job_id=job_id, raw_event=raw, proposal=proposal, now_ms=now_ms)
+    # A new decision is handed off by the very script that stores it (one round trip, no gap between the two);
+    # a sticky one (a retry, a replay) is handed off below, on its own.
+    call = None
+    if proposal.destination is not None and adapter_available(proposal.destination.channel):
+        call = prepare_hand_off(client, build_delivery(event, proposal))
+    claim = store.claim(event_id=event.event_id, job_id=job_id, raw_event=raw, proposal=proposal, now_ms=now_ms,
+                        hand_off=call)
     if claim.status == "duplicate":
-        prom.EVENTS.labels(outcome="duplicate").inc()
+        prom.count_event("duplicate")
         log.info("duplicate event: nothing to do",
                  extra={"eventId": event.event_id, "jobId": job_id, "ownerJobId": claim.owner_job_id})
         return RouteResult(outcome="duplicate", event_id=event.event_id, owner_job_id=claim.owner_job_id)
     decision = claim.decision
     assert decision is not None
     if claim.status == "new":
-        prom.DECISIONS.labels(mode=decision.mode, reason=decision.reason).inc()
+        prom.count_decision(decision.mode, decision.reason)
         log.info("routing decision", extra={
             "eventId": decision.event_id,
             "mode": decision.mode,
@@ -212,10 +227,13 @@ def route(
         return _dead_letter_decided(client, config, result, decision=decision, raw=raw, reason=reason,
                                     attempts=attempts, now_ms=now_ms)
 
-    delivery = build_delivery(event, decision)
-    hand_off(client, delivery)  # idempotent: a retry after a crash here hands off the same delivery, once
-    prom.EVENTS.labels(outcome="handed-off").inc()
-    return msgspec.structs.replace(result, delivery_id=delivery.delivery_id)
+    if call is not None and claim.handed_off is not None:
+        delivery_id = finish_hand_off(client, call, claim.handed_off)
+    else:
+        # Idempotent: a retry after a crash anywhere here hands off the same delivery, once.
+        delivery_id = hand_off(client, build_delivery(event, decision))
+    prom.count_event("handed-off")
+    return msgspec.structs.replace(result, delivery_id=delivery_id)
 
 
 def propose(
@@ -324,7 +342,7 @@ def _dead_letter_invalid(client: redis.Redis, config: TetherConfig, raw: bytes, 
     )
     DeadLetterQueue(client).put(letter)
     for_client(client).count(keys.outcome_counter(INVALID_EVENT))
-    prom.EVENTS.labels(outcome="invalid-event").inc()
+    prom.count_event("invalid-event")
     log.warning("invalid event: dead-lettered", extra={"eventId": event_id, "reason": INVALID_EVENT,
                                                          "field": exc.field, "error": letter.last_error})
     return RouteResult(outcome="invalid-event", event_id=event_id, dead_letter_id=letter.id,
@@ -349,7 +367,7 @@ def _dead_letter_decided(client: redis.Redis, config: TetherConfig, result: Rout
     )
     DeadLetterQueue(client).put(letter)
     for_client(client).count(keys.outcome_counter(f"dead-letter:{reason}"))
-    prom.EVENTS.labels(outcome="dead-letter").inc()
+    prom.count_event("dead-letter")
     log.warning("event has nowhere to go: dead-lettered", extra={
         "eventId": decision.event_id, "mode": decision.mode, "reason": reason,
         "destination": destination_label(decision.destination) or None})

@@ -1,7 +1,9 @@
 """The router's memory in Redis: each event as first received, its sticky decision, duplicates, counters, the stream.
 
 A decision is written once per event, in the same script that dedupes the event (`route.lua`), so two jobs carrying
-one event can never both decide, and a retried or replayed job finds the decision of its first attempt.
+one event can never both decide, and a retried or replayed job finds the decision of its first attempt. The same
+script hands a new decision's delivery off (the delivery engine's `ledger_open`, prepended to it), so a decision and
+its hand-off are one atomic step and one round trip.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import msgspec
 import redis
 from redis.commands.core import Script
 
+from adapters.delivery.handoff import HandOffCall
+from adapters.ledger import open_function_lua
 from adapters.payloads import RouteMode
 from bindings.model import ConversationRef, SessionBindingRecord
 from router import keys
@@ -44,6 +48,7 @@ class Claim(msgspec.Struct, frozen=True, kw_only=True):
     status: ClaimStatus
     decision: DecisionRecord | None = None  # None for a duplicate
     owner_job_id: str | None = None  # the job that owns the event, for a duplicate
+    handed_off: list[Any] | None = None  # a new decision handed off with `claim(hand_off=…)`: ledger_open's reply
 
 
 class EventState(msgspec.Struct, frozen=True, kw_only=True):
@@ -106,42 +111,52 @@ class RouterStore:
         self.client = client
         self.dedupe_window_ms = dedupe_window_ms
         self.decisions_maxlen = decisions_maxlen
-        self._route: Script = client.register_script(_source("route"))
+        self._route: Script = client.register_script(open_function_lua() + "\n" + _source("route"))
         self._requeue: Script = client.register_script(_source("requeue"))
 
     # -- writes -----------------------------------------------------------------------------------------------
 
-    def claim(self, *, event_id: str, job_id: str, raw_event: bytes, proposal: DecisionRecord, now_ms: int) -> Claim:
-        """Dedupe the event and store `proposal` unless the event already has a decision (one round trip)."""
-        stream_entry = [
-            "eventId", event_id,
-            "mode", proposal.mode,
-            "reason", proposal.reason,
-            "bindingId", proposal.binding_id or "",
-            "destination", destination_label(proposal.destination),
-            "jobId", job_id,
-            "at", str(now_ms),
+    def claim(self, *, event_id: str, job_id: str, raw_event: bytes, proposal: DecisionRecord, now_ms: int,
+              encoded_proposal: bytes | None = None, hand_off: HandOffCall | None = None) -> Claim:
+        """Dedupe the event and store `proposal` unless the event already has a decision (one round trip). With
+        `hand_off` (the delivery of `proposal`), a new decision's delivery is handed off in the same script:
+        `Claim.handed_off` is then what `ledger_open` returned, for `adapters.delivery.handoff.finish_hand_off`."""
+        encoded = encode_decision(proposal) if encoded_proposal is None else encoded_proposal
+        keys_, args = self._claim_call(event_id=event_id, job_id=job_id, raw_event=raw_event, proposal=proposal,
+                                       encoded=encoded, now_ms=now_ms)
+        if hand_off is not None:
+            keys_ += hand_off.keys
+            args += hand_off.args
+        return self._claim_of(self._route(keys=keys_, args=args), proposal)
+
+    def _claim_call(self, *, event_id: str, job_id: str, raw_event: bytes, proposal: DecisionRecord, encoded: bytes,
+                    now_ms: int) -> tuple[list[str], list[Any]]:
+        return [keys.event(event_id), keys.decisions_stream(), keys.counters()], [
+            job_id,
+            raw_event,
+            encoded,
+            now_ms,
+            self.dedupe_window_ms,
+            self.decisions_maxlen,
+            keys.decision_counter(proposal.mode, proposal.reason),
+            keys.outcome_counter("duplicate"),
+            event_id,
+            proposal.mode,
+            proposal.reason,
+            proposal.binding_id or "",
+            destination_label(proposal.destination),
         ]
-        reply = self._route(
-            keys=[keys.event(event_id), keys.decisions_stream(), keys.counters()],
-            args=[
-                job_id,
-                raw_event,
-                encode_decision(proposal),
-                now_ms,
-                self.dedupe_window_ms,
-                self.decisions_maxlen,
-                keys.decision_counter(proposal.mode, proposal.reason),
-                keys.outcome_counter("duplicate"),
-                *stream_entry,
-            ],
-        )
+
+    @staticmethod
+    def _claim_of(reply: Any, proposal: DecisionRecord) -> Claim:
         status = _text(reply[0])
         if status == "duplicate":
             return Claim(status="duplicate", owner_job_id=_text(reply[1]))
-        if status not in ("sticky", "new"):
+        if status == "new":
+            return Claim(status="new", decision=proposal, handed_off=list(reply[1:]) or None)
+        if status != "sticky":
             raise RuntimeError(f"route.lua returned {status!r}")
-        return Claim(status=status, decision=decode_decision(reply[1]))  # type: ignore[arg-type]
+        return Claim(status="sticky", decision=decode_decision(reply[1]))
 
     def requeue_script(self) -> Script:
         return self._requeue

@@ -9,8 +9,9 @@ import msgspec
 import redis
 from rq.exceptions import DuplicateJobError
 
+from adapters.ledger import JobSpec
 from adapters.payloads import Delivery
-from adapters.rqwire import DELIVER_JOB, deliver_queue_name, tether_queue
+from adapters.rqwire import DELIVER_JOB, deliver_queue_name, rq_timestamp, tether_queue
 
 JOB_TIMEOUT_S = 600  # a job that long is stuck; the lease reaper has long since handed the delivery on
 RESULT_TTL_S = 3600
@@ -24,6 +25,12 @@ def job_payload(delivery: Delivery | bytes) -> dict[str, Any]:
         return decoded
     built: dict[str, Any] = msgspec.to_builtins(delivery)
     return built
+
+
+def delivery_job(channel: str, *, job_id: str) -> JobSpec:
+    """The job `enqueue_delivery` would enqueue now, for `Ledger.open` to write in the hand-off's own script."""
+    return JobSpec(deliver_queue_name(channel), DELIVER_JOB, f"deliver {job_id}", JOB_TIMEOUT_S, RESULT_TTL_S,
+                   FAILURE_TTL_S, rq_timestamp())
 
 
 def enqueue_delivery(client: redis.Redis, channel: str, delivery: Delivery | bytes, *, job_id: str,

@@ -1,6 +1,6 @@
 """Routing benchmark: the router worker against bare RQ no-op jobs, same Redis, same queue settings, same run.
 
-    python -m tests.perf.routing [--n 5000] [--latency-n 500] [--rate 50] [--rounds 3]
+    python -m tests.perf.routing [--n 3000] [--latency-n 400] [--rate 50] [--rounds 6]
 
 A private redis-server on a loopback TCP port. 100 sub-agent sessions are bound to threads of one channel (so every
 event reads bindings and ends `bound` / `requester-match`, and is handed off to `deliver.discord`: ledger record +
@@ -14,7 +14,13 @@ delivery job). Each round, for each mode:
 "bare" is an RQ SimpleWorker running `tests.perf.routing.noop` on a queue with tether's serializer, the same job
 options (description, retry policy) and the same event as argument; "router" is `tether worker router`
 (`workers.runner.run_worker` + `router_spec`), logging its JSON decision line per event as in production.
-Prints one JSON object; the ratio figures use the best round of each mode. Not a test: never asserts on timing.
+
+Each round measures both modes back to back, alternating which goes first, and the headline ratios are the medians
+of the per-round ratios: on a shared, noisy machine two measurements minutes apart can differ by 2x, so pairing
+each router measurement with the bare one next to it is what makes the comparison fair. The older "best round of
+each mode" ratios are reported too (`…BestOf`), as are CPU costs per job of the burst rounds (worker process
+and redis-server), which noise from other processes disturbs far less than wall time.
+Prints one JSON object. Not a test: never asserts on timing.
 Targets (issue 3): throughput ratio ≥ 0.85, latency p99 ratio ≤ 1.2.
 """
 
@@ -27,6 +33,7 @@ import os
 import platform
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -119,28 +126,37 @@ def enqueue_bare(client: redis.Redis, prepared: list[PreparedEvent]) -> list[str
     return ids
 
 
-def start_worker(url: str, mode: str, *, burst: bool, log_path: Path) -> subprocess.Popen[bytes]:
+def start_worker(url: str, mode: str, *, burst: bool, log_path: Path,
+                 cpu_path: Path | None = None) -> subprocess.Popen[bytes]:
     args = [sys.executable, "-m", "tests.perf.routing", "--worker", mode, "--url", url] + (["--burst"] if burst else [])
+    if cpu_path is not None:
+        args += ["--cpu-out", str(cpu_path)]
     with log_path.open("ab") as log:
         return subprocess.Popen(args, cwd=REPO, env=dict(os.environ, PYTHONPATH=str(REPO)), stdout=log, stderr=log)
 
 
-def run_worker_process(mode: str, url: str, burst: bool) -> None:
-    """The worker side (a child process): the router exactly as `tether worker router` runs it, or bare RQ."""
+def run_worker_process(mode: str, url: str, burst: bool, cpu_path: str | None = None) -> None:
+    """The worker side (a child process): the router exactly as `tether worker router` runs it, or bare RQ.
+    With `cpu_path`, writes there the CPU seconds the process spent in the worker loop (imports excluded)."""
     from workers.logs import setup_logging
 
     setup_logging("INFO")
     client = connect(url)
+    cpu_at_start = time.process_time()
     if mode == "router":
         from bindings.config import load_config
         from workers.runner import run_worker
         from workers.worker_router import router_spec
 
-        run_worker(client, router_spec(client, load_config()), burst=burst)
-        return
-    worker = SimpleWorker([tether_queue(BARE_QUEUE, client)], connection=client, serializer=MsgspecJSONSerializer,
-                          job_class=Job)
-    worker.work(burst=burst, with_scheduler=True, logging_level="WARNING")
+        spec = router_spec(client, load_config())
+        cpu_at_start = time.process_time()
+        run_worker(client, spec, burst=burst)
+    else:
+        worker = SimpleWorker([tether_queue(BARE_QUEUE, client)], connection=client,
+                              serializer=MsgspecJSONSerializer, job_class=Job)
+        worker.work(burst=burst, with_scheduler=True, logging_level="WARNING")
+    if cpu_path:
+        Path(cpu_path).write_text(str(time.process_time() - cpu_at_start))
 
 
 def job_times(client: redis.Redis, ids: list[str]) -> list[tuple[float, float, float]]:
@@ -165,17 +181,27 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+def redis_cpu_s(client: redis.Redis) -> float:
+    info: dict[str, Any] = client.info("cpu")
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
+
 def throughput_round(client: redis.Redis, url: str, mode: str, n: int, tag: str, logs: Path) -> dict[str, Any]:
     seed(client)
     ids = enqueue(client, mode, [make_event(i, tag) for i in range(n)])
+    cpu_path = logs / f"{mode}-{tag}.cpu"
+    redis_cpu_at_start = redis_cpu_s(client)
     t0 = time.perf_counter()
-    proc = start_worker(url, mode, burst=True, log_path=logs / f"{mode}-burst.log")
+    proc = start_worker(url, mode, burst=True, log_path=logs / f"{mode}-burst.log", cpu_path=cpu_path)
     if proc.wait(timeout=600) != 0:
         raise RuntimeError(f"{mode} worker exited with {proc.returncode}: see {logs}")
     wall_s = time.perf_counter() - t0
+    redis_cpu = redis_cpu_s(client) - redis_cpu_at_start
     times = job_times(client, ids)
     span_s = max(t[2] for t in times) - min(t[1] for t in times)
-    return {"jobs": n, "jobsPerS": round(n / span_s, 1), "spanS": round(span_s, 3), "wallS": round(wall_s, 3)}
+    worker_cpu = float(cpu_path.read_text())
+    return {"jobs": n, "jobsPerS": round(n / span_s, 1), "spanS": round(span_s, 3), "wallS": round(wall_s, 3),
+            "workerCpuUsPerJob": round(worker_cpu / n * 1e6, 1), "redisCpuUsPerJob": round(redis_cpu / n * 1e6, 1)}
 
 
 def latency_round(client: redis.Redis, url: str, mode: str, n: int, rate: float, tag: str,
@@ -242,16 +268,18 @@ def breakdown_us(client: redis.Redis, n: int = 1000) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument("--n", type=int, default=5000, help="jobs per throughput round")
-    parser.add_argument("--latency-n", type=int, default=500, help="jobs per latency round")
+    parser.add_argument("--n", type=int, default=3000, help="jobs per throughput round")
+    parser.add_argument("--latency-n", type=int, default=400, help="jobs per latency round")
     parser.add_argument("--rate", type=float, default=50.0, help="enqueue rate of the latency rounds (jobs/s)")
-    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; the best of each mode counts")
+    parser.add_argument("--rounds", type=int, default=6,
+                        help="rounds, each measuring both modes back to back; medians of the per-round ratios count")
     parser.add_argument("--worker", choices=["bare", "router"], help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--burst", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--cpu-out", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        run_worker_process(args.worker, args.url, args.burst)
+        run_worker_process(args.worker, args.url, args.burst, args.cpu_out)
         return
 
     work = Path(tempfile.mkdtemp(prefix="tether-bench-routing-"))
@@ -266,8 +294,10 @@ def main() -> None:
     try:
         breakdown = breakdown_us(connect(url))
         for r in range(args.rounds):
-            for mode in ("bare", "router"):
+            order = ("bare", "router") if r % 2 == 0 else ("router", "bare")  # neither always goes first
+            for mode in order:
                 rounds[mode]["throughput"].append(throughput_round(client, url, mode, args.n, f"t{r}", work))
+            for mode in order:
                 rounds[mode]["latency"].append(latency_round(client, url, mode, args.latency_n, args.rate, f"l{r}",
                                                              work))
     finally:
@@ -279,21 +309,49 @@ def main() -> None:
         values = [float(r[key]) for r in rounds[mode][kind]]
         return min(values) if low else max(values)
 
+    def paired(kind: str, key: str) -> float:
+        """Median over rounds of router/bare of the two measurements taken side by side."""
+        ratios = [float(r[key]) / float(b[key])
+                  for b, r in zip(rounds["bare"][kind], rounds["router"][kind], strict=True)]
+        return round(statistics.median(ratios), 3)
+
+    def cpu_per_job(mode: str) -> float:
+        return round(statistics.median(float(r["workerCpuUsPerJob"]) + float(r["redisCpuUsPerJob"])
+                                       for r in rounds[mode]["throughput"]), 1)
+
+    def cost_ratio(b: dict[str, Any], r: dict[str, Any]) -> float:
+        """bare/router CPU (worker + redis-server) per job: the throughput ratio if CPU were all that mattered."""
+        bare_us = float(b["workerCpuUsPerJob"]) + float(b["redisCpuUsPerJob"])
+        return bare_us / (float(r["workerCpuUsPerJob"]) + float(r["redisCpuUsPerJob"]))
+
     bare_tp, router_tp = best("bare", "throughput", "jobsPerS", low=False), best("router", "throughput", "jobsPerS",
                                                                                   low=False)
     bare_p99, router_p99 = best("bare", "latency", "p99Ms", low=True), best("router", "latency", "p99Ms", low=True)
+    tp_ratios = [r["jobsPerS"] / b["jobsPerS"]
+                 for b, r in zip(rounds["bare"]["throughput"], rounds["router"]["throughput"], strict=True)]
+    p99_ratios = [r["p99Ms"] / b["p99Ms"]
+                  for b, r in zip(rounds["bare"]["latency"], rounds["router"]["latency"], strict=True)]
     result = {
         "benchmark": "routing",
         "machine": {"python": platform.python_version(), "platform": platform.platform(),
                     "cpus": os.cpu_count(), "redis": "redis-server on 127.0.0.1 (TCP loopback)"},
         "n": args.n,
         "latencyN": args.latency_n,
+        "roundCount": args.rounds,
         "bare": {"throughputJobsPerS": bare_tp, "latencyP50Ms": best("bare", "latency", "p50Ms", low=True),
-                 "latencyP99Ms": bare_p99},
+                 "latencyP99Ms": bare_p99, "cpuUsPerJob": cpu_per_job("bare")},
         "router": {"throughputJobsPerS": router_tp, "latencyP50Ms": best("router", "latency", "p50Ms", low=True),
-                   "latencyP99Ms": router_p99},
-        "throughputRatio": round(router_tp / bare_tp, 3),
-        "latencyP99Ratio": round(router_p99 / bare_p99, 3),
+                   "latencyP99Ms": router_p99, "cpuUsPerJob": cpu_per_job("router")},
+        "throughputRatio": paired("throughput", "jobsPerS"),
+        "latencyP99Ratio": paired("latency", "p99Ms"),
+        "latencyP50Ratio": paired("latency", "p50Ms"),
+        "cpuCostRatio": round(statistics.median(
+            cost_ratio(b, r) for b, r in zip(rounds["bare"]["throughput"], rounds["router"]["throughput"],
+                                             strict=True)), 3),
+        "throughputRatioPerRound": [round(x, 3) for x in tp_ratios],
+        "latencyP99RatioPerRound": [round(x, 3) for x in p99_ratios],
+        "throughputRatioBestOf": round(router_tp / bare_tp, 3),
+        "latencyP99RatioBestOf": round(router_p99 / bare_p99, 3),
         "targets": {"throughputRatio": ">= 0.85", "latencyP99Ratio": "<= 1.2"},
         "routeBreakdownUs": breakdown,
         "rounds": rounds,

@@ -23,7 +23,7 @@ from bindings.service import SessionBindingService
 from router import jobs
 from router.enqueue import enqueue_completion, requeue_event
 from router.jobs import route
-from router.store import for_client
+from router.store import RouterStore, for_client
 from tests.router.factories import SPAWN_OFF_TOML, SPAWN_ON_TOML, conv, event, write_config
 from tests.router.support import ledger_ids, queued_deliveries
 from workers.runner import run_worker
@@ -65,6 +65,31 @@ class _FlakyHandOff:
         if self.calls <= self.failures:
             raise redis.ConnectionError("connection reset while handing off")
         return self.real(client, delivery)
+
+
+def _hand_off_fails_once_after_the_decision(monkeypatch: pytest.MonkeyPatch, failures: int = 1) -> _FlakyHandOff:
+    """The decision is stored without its delivery (the route script hands nothing off, as when its hand-off part
+    fails), and the router's own hand-off then fails `failures` times."""
+    flaky = _FlakyHandOff(failures)
+    monkeypatch.setattr(jobs, "prepare_hand_off", lambda client, delivery: None)
+    monkeypatch.setattr(jobs, "hand_off", flaky)
+    return flaky
+
+
+def _reply_lost_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The route script runs (decision stored, delivery handed off) but its reply is lost the first time (the
+    connection drops, or the worker dies there): the job fails although the delivery is handed off."""
+    real = RouterStore.claim
+    calls = []
+
+    def claim(store: RouterStore, **kwargs: Any) -> Any:
+        calls.append(1)
+        found = real(store, **kwargs)
+        if len(calls) == 1:
+            raise redis.ConnectionError("connection reset reading the reply")
+        return found
+
+    monkeypatch.setattr(RouterStore, "claim", claim)
 
 
 @pytest.fixture
@@ -126,13 +151,34 @@ def test_binding_expires_between_a_failed_attempt_and_its_retry_same_destination
     svc = SessionBindingService(real_redis, SPAWN_ON, clock=clock)
     thread = svc.bind(target_session_key=SESSION, target_kind="subagent", conversation=conv("thread-1", parent="111"),
                       ttl_ms=60_000)
-    flaky = _FlakyHandOff(failures=1)
-    monkeypatch.setattr(jobs, "hand_off", flaky)
+    flaky = _hand_off_fails_once_after_the_decision(monkeypatch)
 
     with pytest.raises(redis.ConnectionError):
         route(real_redis, SPAWN_ON, event(), job_id="j1", clock=clock, bindings=svc)
+    assert ledger_ids(real_redis) == set()  # decided, not handed off
     clock.advance(120_000)
     assert svc.list_by_session(SESSION) == []  # a fresh decision would now fall back to channel 111
+    retry = route(real_redis, SPAWN_ON, event(), job_id="j1", clock=clock, bindings=svc)
+
+    assert (retry.outcome, retry.decision, retry.reason) == ("handed-off", "sticky", "requester-match")
+    [delivery] = queued_deliveries(real_redis, "discord")
+    assert delivery.destination == thread.conversation
+    assert ledger_ids(real_redis) == {delivery.delivery_id}
+    assert flaky.calls == 2
+
+
+def test_a_lost_reply_after_decision_and_hand_off_leads_on_retry_to_exactly_one_delivery(
+    real_redis: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = ManualClock()
+    svc = SessionBindingService(real_redis, SPAWN_ON, clock=clock)
+    thread = svc.bind(target_session_key=SESSION, target_kind="subagent", conversation=conv("thread-1", parent="111"),
+                      ttl_ms=60_000)
+    _reply_lost_once(monkeypatch)
+
+    with pytest.raises(redis.ConnectionError):
+        route(real_redis, SPAWN_ON, event(), job_id="j1", clock=clock, bindings=svc)
+    clock.advance(120_000)  # the binding expires before RQ retries the job
     retry = route(real_redis, SPAWN_ON, event(), job_id="j1", clock=clock, bindings=svc)
 
     assert (retry.outcome, retry.decision, retry.reason) == ("handed-off", "sticky", "requester-match")
@@ -249,7 +295,7 @@ def test_an_undecodable_job_is_dead_lettered_invalid_event_without_retries(
 def test_a_route_job_that_keeps_failing_is_dead_lettered_route_failed_and_can_be_replayed(
     real_redis: redis.Redis, svc: SessionBindingService, spawn_on: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(jobs, "hand_off", _FlakyHandOff(failures=1))
+    _hand_off_fails_once_after_the_decision(monkeypatch)
     tether_queue(COMPLETIONS_QUEUE, real_redis).enqueue(ROUTE_JOB, event())  # no retries left
     _run_router(real_redis)
 
