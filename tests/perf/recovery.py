@@ -41,6 +41,7 @@ from bindings.config import TetherConfig, load_config
 from bindings.connection import connect
 from bindings.model import ConversationRef
 from tests.fakes.discord_remote import FakeDiscordProcess
+from tests.support.waiting import wait_for
 from workers.redis_server import RedisServer
 
 REPO = Path(__file__).resolve().parents[2]
@@ -100,17 +101,6 @@ class Workers:
         self.procs.clear()
 
 
-def wait_for(condition: Any, timeout_s: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"timed out after {timeout_s}s waiting for {what}")
-        time.sleep(0.02)
-
-
 def owner_pid(record: LedgerRecord) -> int | None:
     """The ledger's lease owner is `host:pid:job id`."""
     try:
@@ -135,14 +125,14 @@ def trial(client: redis.Redis, config: TetherConfig, fake: FakeDiscordProcess, w
         rec = ledger.get(delivery.delivery_id)
         return rec if rec and rec.status == "sending" and rec.inflight_chunk == 0 else None
 
-    held = wait_for(in_flight, 60, "a worker sending the chunk")
+    held = wait_for(in_flight, timeout_s=60, interval_s=0.02, what="a worker sending the chunk")
     pid = owner_pid(held)
     if pid not in workers.procs:
         raise RuntimeError(f"lease owner {held.owner!r} is not one of our workers")
     workers.kill(pid)
     killed_ms = int(time.time() * 1000)
-    done = wait_for(lambda: (r := ledger.get(delivery.delivery_id)) and r.status == "delivered" and r, 120,
-                    "the delivery to complete")
+    done = wait_for(lambda: (r := ledger.get(delivery.delivery_id)) and r.status == "delivered" and r,
+                    timeout_s=120, interval_s=0.02, what="the delivery to complete")
     workers.start()  # back to two workers for the next trial
     delivered_ms = done.delivered_at or 0
     messages = [m for m in fake.control.messages(channel_id) if m.content == delivery.content.text]
@@ -175,7 +165,7 @@ def main(argv: list[str] | None = None) -> None:
         workers = Workers(server.tcp_url, config_path, work)
         for _ in range(2):
             workers.start()
-        wait_for(lambda: len(client.smembers("rq:workers")) >= 2, 60, "two discord workers")
+        wait_for(lambda: len(client.smembers("rq:workers")) >= 2, timeout_s=60, what="two discord workers")
         [channel_id] = fake.info["channel_ids"]
         results = [trial(client, config, fake, workers, channel_id, n) for n in range(trials)]
         recovery = sorted(r["recoveryS"] for r in results)
