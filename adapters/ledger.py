@@ -131,17 +131,26 @@ class Revived(msgspec.Struct, frozen=True):
     channel: str | None = None
 
 
+# Lua functions (ledger_*_fn.lua) prepended to the scripts that call them.
+_FUNCTIONS: dict[str, str] = {"open": "open", "complete": "complete", "record_chunk": "complete"}
+
+
 @cache
 def _source(name: str) -> str:
     body = files("adapters").joinpath(f"ledger_{name}.lua").read_text()
-    return open_function_lua() + "\n" + body if name == "open" else body
+    function = _FUNCTIONS.get(name)
+    return body if function is None else _function_lua(function) + "\n" + body
+
+
+def _function_lua(name: str) -> str:
+    return files("adapters").joinpath(f"ledger_{name}_fn.lua").read_text()
 
 
 @cache
 def open_function_lua() -> str:
     """`ledger_open(K, k, A, a)` (ledger_open_fn.lua), for scripts that hand a delivery off themselves: prepend it
     and pass it the keys and arguments of `Ledger.open_call` at offsets k and a of KEYS and ARGV."""
-    return files("adapters").joinpath("ledger_open_fn.lua").read_text()
+    return _function_lua("open")
 
 
 _SCRIPTS: weakref.WeakKeyDictionary[Any, dict[str, Script]] = weakref.WeakKeyDictionary()
@@ -236,10 +245,13 @@ class Ledger:
                      job.enqueued_at]
         return keys_, args
 
-    def claim(self, delivery_id: str, *, owner: str, lease_ms: int, chunk_count: int,
+    def claim(self, delivery_id: str, *, owner: str, lease_ms: int, chunk_count: int, mark_next: bool = False,
               now_ms: int | None = None) -> Claim:
+        """Take the lease. With `mark_next`, a granted claim also marks the next chunk in flight, as
+        `renew(sending_chunk=...)` would (the returned `inflight_chunk` is still the one found)."""
         now = self.now_ms() if now_ms is None else now_ms
-        out = self._run("claim", delivery_id, [now, owner, lease_ms, chunk_count, EARLY_TOLERANCE_MS])
+        out = self._run("claim", delivery_id, [now, owner, lease_ms, chunk_count, EARLY_TOLERANCE_MS,
+                                               int(mark_next)])
         outcome = _text(out[0])
         if outcome == "claimed":
             inflight = int(out[5])
@@ -257,7 +269,19 @@ class Ledger:
     def record_chunk(self, delivery_id: str, fence: int, index: int, message_id: str, *, lease_ms: int,
                      now_ms: int | None = None) -> bool:
         now = self.now_ms() if now_ms is None else now_ms
-        return bool(self._run("record_chunk", delivery_id, [fence, index, message_id, now, lease_ms]))
+        return bool(int(self._run("record_chunk", delivery_id, [fence, index, message_id, now, lease_ms])[0]))
+
+    def record_last_chunk(self, delivery_id: str, fence: int, index: int, message_id: str, *, lease_ms: int,
+                          now_ms: int | None = None) -> list[str] | None:
+        """`record_chunk` and, as that was the last chunk, `complete`, in one step: the message ids of all chunks,
+        or None when the token is stale or the chunk is not the next one."""
+        now = self.now_ms() if now_ms is None else now_ms
+        out = self._run("record_chunk", delivery_id, [fence, index, message_id, now, lease_ms, self.retention_s])
+        if not int(out[0]):
+            return None
+        if len(out) == 1:
+            raise RuntimeError(f"chunk {index} of delivery {delivery_id} was recorded but is not its last")
+        return [_text(m) for m in out[1:]]
 
     def complete(self, delivery_id: str, fence: int, *, now_ms: int | None = None) -> list[str] | None:
         """Mark delivered; returns the message ids of all chunks, or None when the token is stale."""

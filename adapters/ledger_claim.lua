@@ -5,7 +5,9 @@
 -- ARGV[1] delivery id            ARGV[2] now (ms)              ARGV[3] lease owner (worker name)
 -- ARGV[4] lease (ms)             ARGV[5] chunk count of this attempt's split (kept from the first claim)
 -- ARGV[6] tolerance (ms) for a retry that runs a little before its nextAttemptAt (clock skew between hosts)
--- Returns {'claimed', fence, attempts, chunks done, chunk count, in-flight chunk or -1}
+-- ARGV[7] '1': also mark the next chunk in flight, as `renew` does before a send (the claimer sends it next, after
+--         reconciling it if the previous attempt left it in flight), saving that round trip
+-- Returns {'claimed', fence, attempts, chunks done, chunk count, in-flight chunk as found or -1}
 --      or {'missing'} | {'delivered'} | {'dead'} | {'busy', leaseUntil} | {'early', nextAttemptAt}
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then
@@ -36,4 +38,7 @@ redis.call('ZADD', KEYS[2], lease_until, ARGV[1])
 local done = redis.call('HGET', KEYS[1], 'done') or '0'
 local chunks = redis.call('HGET', KEYS[1], 'chunks')
 local inflight = redis.call('HGET', KEYS[1], 'inflight') or '-1'
+if ARGV[7] == '1' and tonumber(done) < tonumber(chunks) then
+  redis.call('HSET', KEYS[1], 'inflight', done)
+end
 return {'claimed', tostring(fence), tostring(attempts), done, chunks, inflight}

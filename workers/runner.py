@@ -6,6 +6,7 @@ SIGTERM/SIGINT is RQ's warm shutdown: the current job finishes, then the process
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Callable, Sequence
@@ -13,9 +14,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import redis
+from redis.client import Pipeline
 from rq import worker_registration
 from rq.job import Job
 from rq.registry import clean_registries
+from rq.scheduler import RQScheduler
 from rq.timeouts import TimerDeathPenalty
 from rq.utils import now as rq_now
 from rq.worker import SimpleWorker
@@ -44,6 +47,7 @@ MAINTENANCE_INTERVAL_S = 30
 # RQ checks whether maintenance is due only between two dequeues, and an idle worker blocks in BLMOVE for
 # worker_ttl - 15 s (default 405 s): without this, idle workers would not recover abandoned jobs for ~7 minutes.
 WORKER_TTL_S = MAINTENANCE_INTERVAL_S + 15
+HEARTBEAT_COALESCE_S = 1.0
 
 
 class TetherWorker(SimpleWorker):
@@ -51,6 +55,22 @@ class TetherWorker(SimpleWorker):
 
     def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
         return ABANDONED_AFTER_S
+
+    def heartbeat(self, timeout: int | None = None, pipeline: Pipeline | None = None) -> None:
+        """RQ's heartbeat, cheaper. RQ sends a heartbeat's three commands one by one, three times per job plus once
+        more in a pipeline (a no-op job costs 20 round trips, 9 of them heartbeats). Here a heartbeat RQ sends on
+        its own is one pipeline, and is skipped when the previous heartbeat is under HEARTBEAT_COALESCE_S old: that
+        one set the same keys' TTLs (at least ABANDONED_AFTER_S) a moment ago, so skipping it moves no deadline by
+        more than that moment. Heartbeats RQ pipelines with other commands (with a job's TTL) always go out."""
+        if pipeline is not None:
+            super().heartbeat(timeout, pipeline=pipeline)
+            return
+        last = self.last_heartbeat
+        if timeout is None and last is not None and (rq_now() - last).total_seconds() < HEARTBEAT_COALESCE_S:
+            return
+        with self.connection.pipeline(transaction=False) as pipe:
+            super().heartbeat(timeout, pipeline=pipe)
+            pipe.execute()
 
     def clean_registries(self) -> None:
         """RQ's registry cleanup, with the per-queue lock held for one maintenance interval instead of RQ's 899 s:
@@ -116,10 +136,40 @@ def run_worker(client: redis.Redis, spec: WorkerSpec, *, burst: bool = False, wi
 
 
 def run_worker_until(client: redis.Redis, spec: WorkerSpec, stop: threading.Event, *, idle_s: int = 1) -> None:
-    """Run a worker in a thread until `stop` is set (checked whenever the queues have been idle for `idle_s`)."""
+    """Run a worker in a thread until `stop` is set (checked whenever the queues have been idle for `idle_s`).
+
+    RQ's scheduler runs in a thread beside it, not as the process RQ forks: a fork of this multi-threaded process
+    can deadlock on a lock another thread held at that moment (fakeredis's, the connection pool's), and RQ joins
+    its scheduler without a timeout; with fakeredis the child would also schedule into a copy of the data."""
     worker = build_worker(client, spec)
     threads = [threading.Thread(target=task, args=(stop,), daemon=True) for task in spec.background]
+    threads.append(threading.Thread(target=run_scheduler_until, args=(client, spec.queues, stop), daemon=True,
+                                    name=f"{spec.name}-scheduler"))
     for t in threads:
         t.start()
     while not stop.is_set():
-        worker.work(burst=False, max_idle_time=idle_s, with_scheduler=True, logging_level="WARNING")
+        worker.work(burst=False, max_idle_time=idle_s, with_scheduler=False, logging_level="WARNING")
+    for t in threads:
+        t.join(timeout=5)
+
+
+def run_scheduler_until(client: redis.Redis, queues: Sequence[str], stop: threading.Event, *,
+                        interval_s: int = 1) -> None:
+    """`RQScheduler.work`'s loop (move due scheduled jobs onto their queues, under RQ's per-queue scheduler lock)
+    in the calling thread, until `stop` is set; the locks are released on the way out."""
+    scheduler = RQScheduler(list(queues), connection=client, serializer=MsgspecJSONSerializer,
+                            interval=interval_s, logging_level="WARNING")
+    try:
+        while not stop.is_set():
+            try:
+                if scheduler.should_reacquire_locks:
+                    scheduler.acquire_locks()  # type: ignore[no-untyped-call]
+                if scheduler.acquired_locks:
+                    scheduler.heartbeat()  # type: ignore[no-untyped-call]
+                    scheduler.enqueue_scheduled_jobs()  # type: ignore[no-untyped-call]
+            except redis.RedisError as exc:
+                log.warning("scheduler pass failed; retrying", extra={"error": str(exc)})
+            stop.wait(interval_s)
+    finally:
+        with contextlib.suppress(redis.RedisError):
+            scheduler.release_locks()  # type: ignore[no-untyped-call]

@@ -1,9 +1,10 @@
 """One attempt at one delivery: claim it in the ledger, send the chunks not yet recorded, decide the outcome.
 
 The order of a chunk's send is fixed: (reconcile, if its previous send has an unknown outcome and the platform has
-no idempotency key) → renew the lease and mark the chunk in flight → send → record the message id under the fencing
-token. So a recorded chunk is never sent again, a worker whose lease was taken over stops before its next chunk, and
-a delivered or dead record is never sent at all, whoever runs the job.
+no idempotency key) → renew the lease and mark the chunk in flight (for an attempt's first chunk, the claim did) →
+send → record the message id under the fencing token (for the last chunk, also completing the delivery). So a
+recorded chunk is never sent again, a worker whose lease was taken over stops before its next chunk, and a delivered
+or dead record is never sent at all, whoever runs the job.
 
 Every failure is decided in one place (`_fail`), by the adapter's error class:
 `RetryableError` (or an unexpected exception) → back to pending with backoff, or dead `retries-exhausted` once the
@@ -16,14 +17,14 @@ from __future__ import annotations
 import hashlib
 import logging
 import random
-import threading
 from collections.abc import Callable
-from typing import Literal
+from typing import Literal, NoReturn
 
 import msgspec
 import redis
 
 from adapters.deadletter import DeadLetter
+from adapters.delivery.leases import RENEWER, Held
 from adapters.delivery.metrics import record_outcome
 from adapters.delivery.retry import RetryPolicy
 from adapters.delivery.settings import job_id_for, lease_ms, retention_s
@@ -65,35 +66,6 @@ class LeaseLost(Exception):
     """The fencing token is stale: another worker holds the delivery now (internal control flow only)."""
 
 
-class _LeaseKeeper:
-    """Renews the lease in the background while a long send runs (a rate-limit wait, a slow platform), so only a
-    dead worker loses its lease. The worker still checks the token itself before every chunk."""
-
-    def __init__(self, ledger: Ledger, delivery_id: str, fence: int, lease_ms_: int) -> None:
-        self.ledger, self.delivery_id, self.fence, self.lease_ms = ledger, delivery_id, fence, lease_ms_
-        self.stop = threading.Event()
-        self.lost = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True, name=f"lease-{delivery_id}")
-
-    def _run(self) -> None:
-        interval_s = max(0.05, self.lease_ms / 3000)
-        while not self.stop.wait(interval_s):
-            try:
-                if not self.ledger.renew(self.delivery_id, self.fence, lease_ms=self.lease_ms):
-                    self.lost.set()
-                    return
-            except redis.RedisError as exc:
-                log.warning("lease renewal failed", extra={"deliveryId": self.delivery_id, "error": str(exc)})
-
-    def __enter__(self) -> _LeaseKeeper:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.stop.set()
-        self.thread.join(timeout=5)
-
-
 class DeliveryEngine:
     def __init__(
         self,
@@ -121,7 +93,7 @@ class DeliveryEngine:
         adapter = self.adapter_for(delivery.destination.channel)
         texts = adapter.split(delivery.content.text) or [""]
         claim = self.ledger.claim(delivery.delivery_id, owner=self.owner, lease_ms=self.lease_ms,
-                                  chunk_count=len(texts))
+                                  chunk_count=len(texts), mark_next=True)
         if not claim.granted:
             if claim.outcome == "missing":
                 log.warning("no ledger record for this delivery (never handed off, or past retention): not sending",
@@ -137,7 +109,7 @@ class DeliveryEngine:
             return self._die(delivery, claim, "split-changed",
                              f"the adapter now splits the text into {len(texts)} chunks, the ledger has {claim.chunks}")
         try:
-            with _LeaseKeeper(self.ledger, delivery.delivery_id, claim.fence, self.lease_ms) as keeper:
+            with RENEWER.hold(self.ledger, delivery.delivery_id, claim.fence, self.lease_ms) as keeper:
                 message_ids = self._send_chunks(adapter, delivery, claim, texts, keeper)
         except LeaseLost:
             return self._report(delivery, Outcome(
@@ -154,7 +126,10 @@ class DeliveryEngine:
     # -- sending ----------------------------------------------------------------------------------------------
 
     def _send_chunks(self, adapter: Adapter, delivery: Delivery, claim: Claim, texts: list[str],
-                     keeper: _LeaseKeeper) -> list[str]:
+                     keeper: Held) -> list[str]:
+        """Send the chunks not yet recorded, in order. The claim marked the first of them in flight already; each
+        later one is marked by a renewal just before its send. The last one is recorded and the delivery completed
+        in one step."""
         did, fence = delivery.delivery_id, claim.fence
         for index in range(claim.chunks_done, len(texts)):
             chunk = OutboundChunk(delivery=delivery, index=index, count=len(texts), text=texts[index],
@@ -165,12 +140,18 @@ class DeliveryEngine:
                 # The previous attempt began this send and never learned its outcome.
                 found = adapter.reconcile(chunk)
                 if found is not None:
+                    if index == len(texts) - 1:
+                        return self._record_last(did, fence, index, found)
                     self._record(did, fence, index, found)
                     continue
-            if not self.ledger.renew(did, fence, lease_ms=self.lease_ms, sending_chunk=index):
+            if index > claim.chunks_done and not self.ledger.renew(did, fence, lease_ms=self.lease_ms,
+                                                                   sending_chunk=index):
                 raise LeaseLost
             message_id = adapter.send(chunk)
+            if index == len(texts) - 1:
+                return self._record_last(did, fence, index, message_id)
             self._record(did, fence, index, message_id)
+        # Every chunk was recorded by an earlier attempt that ended before completing.
         message_ids = self.ledger.complete(did, fence)
         if message_ids is None:
             raise LeaseLost
@@ -178,11 +159,22 @@ class DeliveryEngine:
 
     def _record(self, delivery_id: str, fence: int, index: int, message_id: str) -> None:
         if not self.ledger.record_chunk(delivery_id, fence, index, str(message_id), lease_ms=self.lease_ms):
-            # The chunk went out after our lease was taken over: the successor may send it too. Leases are renewed
-            # in the background, so this needs a send that outlived the whole lease without the renewer running.
-            log.warning("lease lost while a chunk was being sent",
-                        extra={"deliveryId": delivery_id, "chunk": index, "messageId": message_id})
-            raise LeaseLost
+            self._lost_mid_send(delivery_id, index, message_id)
+
+    def _record_last(self, delivery_id: str, fence: int, index: int, message_id: str) -> list[str]:
+        message_ids = self.ledger.record_last_chunk(delivery_id, fence, index, str(message_id),
+                                                    lease_ms=self.lease_ms)
+        if message_ids is None:
+            self._lost_mid_send(delivery_id, index, message_id)
+        return message_ids
+
+    @staticmethod
+    def _lost_mid_send(delivery_id: str, index: int, message_id: str) -> NoReturn:
+        # The chunk went out after our lease was taken over: the successor may send it too. Leases are renewed
+        # in the background, so this needs a send that outlived the whole lease without the renewer running.
+        log.warning("lease lost while a chunk was being sent",
+                    extra={"deliveryId": delivery_id, "chunk": index, "messageId": message_id})
+        raise LeaseLost
 
     # -- failures ---------------------------------------------------------------------------------------------
 

@@ -221,3 +221,41 @@ def test_a_rearmed_dead_record_is_revived_by_the_next_hand_off_only(ledger: Ledg
     second = ledger.open(d, job_id="deliver-x", watch_at_ms=0)
     assert (first.outcome, first.job_id) == ("revived", "deliver-x-p1")
     assert (second.outcome, second.status) == ("exists", "pending")
+
+
+def test_a_claim_can_mark_the_next_chunk_in_flight_and_still_reports_the_one_it_found(ledger: Ledger,
+                                                                                    clock: ManualClock) -> None:
+    did = opened(ledger)
+    first = ledger.claim(did, owner="w1", lease_ms=LEASE_MS, chunk_count=3, mark_next=True)
+    assert first.granted and first.inflight_chunk is None
+    record = ledger.get(did)
+    assert record is not None and record.inflight_chunk == 0  # the send that follows has an unknown outcome
+    assert ledger.record_chunk(did, first.fence, 0, "m0", lease_ms=LEASE_MS)
+    clock.advance(LEASE_MS + 1)  # the worker died before its next chunk
+    second = ledger.claim(did, owner="w2", lease_ms=LEASE_MS, chunk_count=3, mark_next=True)
+    assert second.granted and second.chunks_done == 1 and second.inflight_chunk is None
+    clock.advance(LEASE_MS + 1)  # died again, this time mid-send of chunk 1
+    third = ledger.claim(did, owner="w3", lease_ms=LEASE_MS, chunk_count=3, mark_next=True)
+    assert third.granted and third.inflight_chunk == 1
+
+
+def test_recording_the_last_chunk_completes_the_delivery_in_the_same_step(ledger: Ledger) -> None:
+    did = opened(ledger, "a|b")
+    claim = ledger.claim(did, owner="w1", lease_ms=LEASE_MS, chunk_count=2, mark_next=True)
+    assert ledger.record_last_chunk(did, claim.fence, 1, "m1", lease_ms=LEASE_MS) is None  # not the next chunk
+    assert ledger.record_chunk(did, claim.fence, 0, "m0", lease_ms=LEASE_MS)
+    assert ledger.record_last_chunk(did, claim.fence, 1, "m1", lease_ms=LEASE_MS) == ["m0", "m1"]
+    record = ledger.get(did)
+    assert record is not None and record.status == "delivered" and record.inflight_chunk is None
+    assert ledger.client.zscore(keys.delivery_watch(), did) is None
+    assert 0 < ledger.client.ttl(keys.delivery(did)) <= 3600
+
+
+def test_a_stale_token_cannot_record_the_last_chunk(ledger: Ledger, clock: ManualClock) -> None:
+    did = opened(ledger, "a")
+    stale = ledger.claim(did, owner="w1", lease_ms=LEASE_MS, chunk_count=1, mark_next=True)
+    clock.advance(LEASE_MS + 1)
+    ledger.claim(did, owner="w2", lease_ms=LEASE_MS, chunk_count=1, mark_next=True)
+    assert ledger.record_last_chunk(did, stale.fence, 0, "m-stale", lease_ms=LEASE_MS) is None
+    record = ledger.get(did)
+    assert record is not None and record.status == "sending" and record.chunks_done == 0

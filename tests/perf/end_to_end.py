@@ -12,6 +12,9 @@ A private redis-server on a loopback TCP port (no persistence, as the test fixtu
 - bare: an RQ SimpleWorker (tether's msgspec serializer, plain RQ Job class) on `bench.route` running `bare_route`,
   which enqueues `bare_deliver` on `bench.deliver` with the options of a delivery job (deterministic job id,
   unique, timeouts, result TTL); a second SimpleWorker runs that no-op. Both with the RQ scheduler, as tether's.
+- loop: the bare pipeline on tether's worker class (`workers.runner.TetherWorker`, whose heartbeats cost fewer
+  round trips than RQ's). The target ratio is tether/bare, as issue 6 asks; `vsTetherLoop` is tether/loop, the cost
+  of routing and delivering alone, so the worker loop's savings do not hide it.
 
 Each round, for each pipeline, after 20 warm-up events: throughput — both workers listening, N events enqueued in
 pipelined batches, deliveries/s between the first hop's first job start and the last delivery job's end (RQ's own
@@ -141,7 +144,7 @@ def _ts(raw: bytes) -> float:
 
 
 class Pipeline:
-    """One of the two pipelines: how to start its workers, enqueue events, and find its jobs."""
+    """One of the pipelines: how to start its workers, enqueue events, and find its jobs."""
 
     def __init__(self, name: str, url: str, config_path: Path, logs: Path) -> None:
         self.name = name
@@ -161,7 +164,8 @@ class Pipeline:
             commands = [[sys.executable, "-m", "workers", "worker", "router"],
                         [sys.executable, "-m", "workers", "worker", CHANNEL]]
         else:
-            commands = [[sys.executable, "-m", "tests.perf.end_to_end", "--worker", q, "--url", self.url]
+            loop = ["--loop"] if self.name == "loop" else []
+            commands = [[sys.executable, "-m", "tests.perf.end_to_end", "--worker", q, "--url", self.url, *loop]
                         for q in (BARE_ROUTE_QUEUE, BARE_DELIVER_QUEUE)]
         for i, argv in enumerate(commands):
             with (self.logs / f"{self.name}-{i}.log").open("ab") as log:
@@ -278,11 +282,19 @@ def latency_round(client: redis.Redis, pipeline: Pipeline, n: int, rate_per_s: f
             "p99Ms": round(percentile(latencies_ms, 0.99), 2), "maxMs": round(max(latencies_ms), 2)}
 
 
-def run_bare_worker(queue_name: str, url: str) -> None:
-    """A bare worker process: RQ's SimpleWorker with tether's serializer and the plain RQ Job class."""
+def run_bare_worker(queue_name: str, url: str, *, loop: bool = False) -> None:
+    """A bare worker process: RQ's SimpleWorker (with `loop`, tether's TetherWorker) with tether's serializer and
+    the plain RQ Job class."""
+    from workers.runner import MAINTENANCE_INTERVAL_S, WORKER_TTL_S, TetherWorker
+
     client = connect(url)
     queue = Queue(queue_name, connection=client, serializer=MsgspecJSONSerializer, job_class=Job)
-    worker = SimpleWorker([queue], connection=client, serializer=MsgspecJSONSerializer, job_class=Job)
+    if loop:
+        worker: SimpleWorker = TetherWorker([queue], connection=client, serializer=MsgspecJSONSerializer,
+                                            job_class=Job, maintenance_interval=MAINTENANCE_INTERVAL_S,
+                                            worker_ttl=WORKER_TTL_S)
+    else:
+        worker = SimpleWorker([queue], connection=client, serializer=MsgspecJSONSerializer, job_class=Job)
     worker.work(with_scheduler=True, logging_level="WARNING")
 
 
@@ -299,9 +311,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="small sizes (300 / 100 events, one round)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
+    parser.add_argument("--loop", action="store_true", help=argparse.SUPPRESS)
     opts = parser.parse_args(argv)
     if opts.worker:
-        run_bare_worker(opts.worker, opts.url)
+        run_bare_worker(opts.worker, opts.url, loop=opts.loop)
         return
     if opts.quick:
         opts.n, opts.latency_n, opts.rounds = 300, 100, 1
@@ -313,15 +326,17 @@ def main(argv: list[str] | None = None) -> None:
     server.start()
     try:
         client = connect(server.tcp_url)
-        pipelines = {name: Pipeline(name, server.tcp_url, config_path, work) for name in ("bare", "tether")}
-        throughput: dict[str, list[dict[str, Any]]] = {"bare": [], "tether": []}
-        latency: dict[str, list[dict[str, Any]]] = {"bare": [], "tether": []}
+        names = ("bare", "loop", "tether")
+        pipelines = {name: Pipeline(name, server.tcp_url, config_path, work) for name in names}
+        throughput: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
+        latency: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
         for r in range(opts.rounds):
             for name, pipeline in pipelines.items():
                 throughput[name].append(throughput_round(client, pipeline, opts.n, f"t{r}"))
                 latency[name].append(latency_round(client, pipeline, opts.latency_n, opts.rate, f"l{r}"))
         bt, tt = best(throughput["bare"], "deliveredPerS"), best(throughput["tether"], "deliveredPerS")
         bl, tl = best(latency["bare"], "p99Ms", low=True), best(latency["tether"], "p99Ms", low=True)
+        lt, ll = best(throughput["loop"], "deliveredPerS"), best(latency["loop"], "p99Ms", low=True)
         result = {
             "benchmark": "end_to_end",
             "pipeline": f"enqueue → router → {CHANNEL} delivered, one worker process per hop",
@@ -332,6 +347,10 @@ def main(argv: list[str] | None = None) -> None:
                            "rounds": throughput},
             "latency": {"bare": bl, "tether": tl, "p50Ratio": round(tl["p50Ms"] / bl["p50Ms"], 2),
                         "p99Ratio": round(tl["p99Ms"] / bl["p99Ms"], 2), "rounds": latency},
+            "vsTetherLoop": {"loopThroughput": lt, "loopLatency": ll,
+                             "throughputRatio": round(tt["deliveredPerS"] / lt["deliveredPerS"], 3),
+                             "p50Ratio": round(tl["p50Ms"] / ll["p50Ms"], 2),
+                             "p99Ratio": round(tl["p99Ms"] / ll["p99Ms"], 2)},
             "targets": {"throughputRatio": 0.85},
         }
         json.dump(result, sys.stdout)

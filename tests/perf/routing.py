@@ -13,9 +13,12 @@ delivery job). Each round, for each mode:
 
 "bare" is an RQ SimpleWorker running `tests.perf.routing.noop` on a queue with tether's serializer, the same job
 options (description, retry policy) and the same event as argument; "router" is `tether worker router`
-(`workers.runner.run_worker` + `router_spec`), logging its JSON decision line per event as in production.
+(`workers.runner.run_worker` + `router_spec`), logging its JSON decision line per event as in production; "loop" is
+tether's worker class (`workers.runner.TetherWorker`, whose heartbeats cost fewer round trips than RQ's) running the
+bare no-op. The headline ratios are router/bare, as issue 3 asks; `vsTetherLoop` gives router/loop, the cost of
+routing alone, so the worker loop's savings do not hide it.
 
-Each round measures both modes back to back, alternating which goes first, and the headline ratios are the medians
+Each round measures every mode back to back, alternating which goes first, and the headline ratios are the medians
 of the per-round ratios: on a shared, noisy machine two measurements minutes apart can differ by 2x, so pairing
 each router measurement with the bare one next to it is what makes the comparison fair. The older "best round of
 each mode" ratios are reported too (`…BestOf`), as are CPU costs per job of the burst rounds (worker process
@@ -54,6 +57,7 @@ from router.enqueue import PreparedEvent, enqueue_prepared, prepare_event, route
 from tests.support.redis_server import RedisServer
 
 BARE_QUEUE = "bench.noop"
+MODES = ("bare", "loop", "router")
 SESSIONS = 100
 BATCH = 1000
 CONFIG = """
@@ -152,8 +156,14 @@ def run_worker_process(mode: str, url: str, burst: bool, cpu_path: str | None = 
         cpu_at_start = time.process_time()
         run_worker(client, spec, burst=burst)
     else:
-        worker = SimpleWorker([tether_queue(BARE_QUEUE, client)], connection=client,
-                              serializer=MsgspecJSONSerializer, job_class=Job)
+        from workers.runner import MAINTENANCE_INTERVAL_S, WORKER_TTL_S, TetherWorker
+
+        queue = tether_queue(BARE_QUEUE, client)
+        if mode == "loop":  # tether's worker loop, with RQ's plain Job class so that it may run the no-op
+            worker = TetherWorker([queue], connection=client, serializer=MsgspecJSONSerializer, job_class=Job,
+                                  maintenance_interval=MAINTENANCE_INTERVAL_S, worker_ttl=WORKER_TTL_S)
+        else:
+            worker = SimpleWorker([queue], connection=client, serializer=MsgspecJSONSerializer, job_class=Job)
         worker.work(burst=burst, with_scheduler=True, logging_level="WARNING")
     if cpu_path:
         Path(cpu_path).write_text(str(time.process_time() - cpu_at_start))
@@ -273,7 +283,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=50.0, help="enqueue rate of the latency rounds (jobs/s)")
     parser.add_argument("--rounds", type=int, default=6,
                         help="rounds, each measuring both modes back to back; medians of the per-round ratios count")
-    parser.add_argument("--worker", choices=["bare", "router"], help=argparse.SUPPRESS)
+    parser.add_argument("--worker", choices=MODES, help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--burst", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--cpu-out", help=argparse.SUPPRESS)
@@ -289,12 +299,11 @@ def main() -> None:
     server.start()
     url = f"redis://127.0.0.1:{server.tcp_port}/0"
     client = redis.Redis.from_url(url)
-    rounds: dict[str, dict[str, list[dict[str, Any]]]] = {m: {"throughput": [], "latency": []}
-                                                         for m in ("bare", "router")}
+    rounds: dict[str, dict[str, list[dict[str, Any]]]] = {m: {"throughput": [], "latency": []} for m in MODES}
     try:
         breakdown = breakdown_us(connect(url))
         for r in range(args.rounds):
-            order = ("bare", "router") if r % 2 == 0 else ("router", "bare")  # neither always goes first
+            order = MODES if r % 2 == 0 else MODES[::-1]  # none always goes first
             for mode in order:
                 rounds[mode]["throughput"].append(throughput_round(client, url, mode, args.n, f"t{r}", work))
             for mode in order:
@@ -309,10 +318,10 @@ def main() -> None:
         values = [float(r[key]) for r in rounds[mode][kind]]
         return min(values) if low else max(values)
 
-    def paired(kind: str, key: str) -> float:
-        """Median over rounds of router/bare of the two measurements taken side by side."""
+    def paired(kind: str, key: str, base: str = "bare") -> float:
+        """Median over rounds of router/base of the measurements taken side by side."""
         ratios = [float(r[key]) / float(b[key])
-                  for b, r in zip(rounds["bare"][kind], rounds["router"][kind], strict=True)]
+                  for b, r in zip(rounds[base][kind], rounds["router"][kind], strict=True)]
         return round(statistics.median(ratios), 3)
 
     def cpu_per_job(mode: str) -> float:
@@ -340,6 +349,9 @@ def main() -> None:
         "roundCount": args.rounds,
         "bare": {"throughputJobsPerS": bare_tp, "latencyP50Ms": best("bare", "latency", "p50Ms", low=True),
                  "latencyP99Ms": bare_p99, "cpuUsPerJob": cpu_per_job("bare")},
+        "loop": {"throughputJobsPerS": best("loop", "throughput", "jobsPerS", low=False),
+                 "latencyP50Ms": best("loop", "latency", "p50Ms", low=True),
+                 "latencyP99Ms": best("loop", "latency", "p99Ms", low=True), "cpuUsPerJob": cpu_per_job("loop")},
         "router": {"throughputJobsPerS": router_tp, "latencyP50Ms": best("router", "latency", "p50Ms", low=True),
                    "latencyP99Ms": router_p99, "cpuUsPerJob": cpu_per_job("router")},
         "throughputRatio": paired("throughput", "jobsPerS"),
@@ -352,6 +364,9 @@ def main() -> None:
         "latencyP99RatioPerRound": [round(x, 3) for x in p99_ratios],
         "throughputRatioBestOf": round(router_tp / bare_tp, 3),
         "latencyP99RatioBestOf": round(router_p99 / bare_p99, 3),
+        "vsTetherLoop": {"throughputRatio": paired("throughput", "jobsPerS", "loop"),
+                         "latencyP99Ratio": paired("latency", "p99Ms", "loop"),
+                         "latencyP50Ratio": paired("latency", "p50Ms", "loop")},
         "targets": {"throughputRatio": ">= 0.85", "latencyP99Ratio": "<= 1.2"},
         "routeBreakdownUs": breakdown,
         "rounds": rounds,
