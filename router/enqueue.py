@@ -25,8 +25,10 @@ from router.store import for_client
 
 EventInput = CompletionEvent | dict[str, Any] | str | bytes
 
-# Routing fails only on infrastructure trouble (Redis, the hand-off): retry it, scheduled by the worker.
-ROUTE_RETRY_INTERVALS_S: tuple[int, ...] = (1, 5, 30, 120, 600)
+# Routing fails only on infrastructure trouble (Redis, the hand-off): retry it, scheduled by the worker. The first
+# retry is immediate (RQ requeues it without the scheduler): a route job found abandoned by a killed worker, or left
+# in RQ's intermediate queue, is run again at once, even while the dead worker's scheduler lock has not expired.
+ROUTE_RETRY_INTERVALS_S: tuple[int, ...] = (0, 5, 30, 120, 600)
 
 
 def route_retry() -> Retry:

@@ -1,6 +1,7 @@
 """`tether worker NAME`: one RQ SimpleWorker process (jobs run in-process, no fork) on tether's queues.
 
-Background duties (lease reaping, metrics) run as daemon threads beside the worker loop and stop with it.
+Background duties (lease reaping, metrics, RQ's scheduler) run as daemon threads beside the worker loop and stop
+with it.
 SIGTERM/SIGINT is RQ's warm shutdown: the current job finishes, then the process exits.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,7 +18,8 @@ from typing import Any
 import redis
 from redis.client import Pipeline
 from rq import worker_registration
-from rq.job import Job
+from rq.job import Job, JobStatus
+from rq.queue import Queue
 from rq.registry import clean_registries
 from rq.scheduler import RQScheduler
 from rq.timeouts import TimerDeathPenalty
@@ -43,7 +46,7 @@ class WorkerSpec:
 # a SIGKILLed router's event waiting up to ~14 minutes. Every tether job is idempotent (sticky decisions, the
 # delivery ledger's leases), so a job still running past this horizon and retried meanwhile sends nothing twice.
 ABANDONED_AFTER_S = 90
-MAINTENANCE_INTERVAL_S = 30
+MAINTENANCE_INTERVAL_S = 15
 # RQ checks whether maintenance is due only between two dequeues, and an idle worker blocks in BLMOVE for
 # worker_ttl - 15 s (default 405 s): without this, idle workers would not recover abandoned jobs for ~7 minutes.
 WORKER_TTL_S = MAINTENANCE_INTERVAL_S + 15
@@ -81,12 +84,42 @@ class TetherWorker(SimpleWorker):
             if not self.connection.set(lock, self.name, nx=True, ex=MAINTENANCE_INTERVAL_S):
                 continue
             try:
+                self._recover_half_started(queue)
                 clean_registries(queue, self._exc_handlers)
                 worker_registration.clean_worker_registry(queue)
                 queue.intermediate_queue.cleanup(self, queue)
             finally:
                 self.connection.delete(lock)
         self.last_cleaned_at = rq_now()  # type: ignore[assignment]
+
+    def _recover_half_started(self, queue: Queue) -> None:
+        """RQ 3.0 records a job's execution (the started registry) and its `started` status in two steps. A worker
+        killed between them leaves the job `queued`, in the started registry and in the intermediate queue, and
+        each of RQ's cleanups leaves it to the other: it would wait forever. Once that execution has expired, it is
+        handled as RQ handles an abandoned job: retried while it has retries, else failed. Never raises: RQ ends
+        the worker on an error in maintenance."""
+        stranded = set(queue.intermediate_queue.get_job_ids())
+        if not stranded:
+            return
+        registry = queue.started_job_registry
+        expired: list[bytes] = self.connection.zrangebyscore(registry.key, 0, time.time())  # type: ignore[assignment]
+        for entry in expired:
+            job_id = registry.parse_job_id(entry)
+            if job_id not in stranded:
+                continue
+            try:
+                job = queue.fetch_job(job_id)
+                if job is None or job.get_status(refresh=False) != JobStatus.QUEUED:
+                    continue
+                log.warning("job taken by a worker that died before starting it: handled as abandoned",
+                            extra={"jobId": job_id, "queue": queue.name})
+                self.connection.zrem(registry.key, entry)
+                self.handle_job_failure(job, queue, started_job_registry=registry,
+                                        exc_string="the worker that took this job died before starting it")
+                queue.intermediate_queue.remove(job_id)
+            except Exception:
+                log.exception("could not recover a job stranded between RQ's two start steps",
+                              extra={"jobId": job_id, "queue": queue.name})
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -117,17 +150,24 @@ def build_worker(client: redis.Redis, spec: WorkerSpec) -> TetherWorker:
 
 
 def run_worker(client: redis.Redis, spec: WorkerSpec, *, burst: bool = False, with_scheduler: bool = True) -> bool:
-    """Run until stopped (or, with `burst`, until the queues are empty). Returns whether any job was processed."""
+    """Run until stopped (or, with `burst`, until the queues are empty). Returns whether any job was processed.
+
+    RQ's scheduler (`with_scheduler`) runs as a thread of this process, not as the child RQ would fork: RQ forks it
+    from a process that already runs threads, where the child can deadlock on a lock one of them held at the fork
+    (RQ then waits for it without a timeout on shutdown); the forked child outlives a SIGKILLed worker, and dies
+    when Redis restarts until the next maintenance pass starts another. The thread retries through a Redis outage
+    and dies with its worker. (In burst mode RQ only moves due jobs once, in-process; that is kept.)"""
     worker = build_worker(client, spec)
     stop = threading.Event()
-    threads = [
-        threading.Thread(target=task, args=(stop,), daemon=True, name=f"{spec.name}-bg") for task in spec.background
-    ]
+    tasks = list(spec.background)
+    if with_scheduler and not burst:
+        tasks.append(lambda stop_: run_scheduler_until(client, spec.queues, stop_))
+    threads = [threading.Thread(target=task, args=(stop,), daemon=True, name=f"{spec.name}-bg") for task in tasks]
     for t in threads:
         t.start()
     log.info("worker starting", extra={"worker": spec.name, "queues": list(spec.queues), "burst": burst})
     try:
-        return bool(worker.work(burst=burst, with_scheduler=with_scheduler, logging_level="WARNING"))
+        return bool(worker.work(burst=burst, with_scheduler=with_scheduler and burst, logging_level="WARNING"))
     finally:
         stop.set()
         for t in threads:
@@ -136,11 +176,9 @@ def run_worker(client: redis.Redis, spec: WorkerSpec, *, burst: bool = False, wi
 
 
 def run_worker_until(client: redis.Redis, spec: WorkerSpec, stop: threading.Event, *, idle_s: int = 1) -> None:
-    """Run a worker in a thread until `stop` is set (checked whenever the queues have been idle for `idle_s`).
-
-    RQ's scheduler runs in a thread beside it, not as the process RQ forks: a fork of this multi-threaded process
-    can deadlock on a lock another thread held at that moment (fakeredis's, the connection pool's), and RQ joins
-    its scheduler without a timeout; with fakeredis the child would also schedule into a copy of the data."""
+    """Run a worker in a thread until `stop` is set (checked whenever the queues have been idle for `idle_s`), with
+    RQ's scheduler in another thread, as `run_worker` does (with fakeredis a forked scheduler would also schedule
+    into a copy of the data)."""
     worker = build_worker(client, spec)
     threads = [threading.Thread(target=task, args=(stop,), daemon=True) for task in spec.background]
     threads.append(threading.Thread(target=run_scheduler_until, args=(client, spec.queues, stop), daemon=True,
@@ -156,13 +194,17 @@ def run_worker_until(client: redis.Redis, spec: WorkerSpec, stop: threading.Even
 def run_scheduler_until(client: redis.Redis, queues: Sequence[str], stop: threading.Event, *,
                         interval_s: int = 1) -> None:
     """`RQScheduler.work`'s loop (move due scheduled jobs onto their queues, under RQ's per-queue scheduler lock)
-    in the calling thread, until `stop` is set; the locks are released on the way out."""
+    in the calling thread, until `stop` is set; the locks are released on the way out.
+
+    A lock held by another worker's scheduler is tried again on every pass (one SET NX per queue), not every 10
+    minutes as RQ's scheduler does: when that worker is SIGKILLed, its lock expires after `interval + 60` s and
+    this one takes over at once, instead of leaving scheduled retries waiting."""
     scheduler = RQScheduler(list(queues), connection=client, serializer=MsgspecJSONSerializer,
                             interval=interval_s, logging_level="WARNING")
     try:
         while not stop.is_set():
             try:
-                if scheduler.should_reacquire_locks:
+                if scheduler.acquired_locks != set(queues):
                     scheduler.acquire_locks()  # type: ignore[no-untyped-call]
                 if scheduler.acquired_locks:
                     scheduler.heartbeat()  # type: ignore[no-untyped-call]

@@ -153,7 +153,7 @@ def write_config(path: Path, *, lease_s: float = 2.0, reaper_interval_s: float =
 
 def worker_main(url: str, config_path: str, burst: bool = False) -> None:
     """Body of a probe worker process (multiprocessing "spawn"): its own session, so the test can SIGKILL the worker
-    together with the RQ scheduler it forks; its own Redis connection."""
+    together with anything it started; its own Redis connection."""
     os.setsid()
     os.environ["TETHER_CONFIG"] = config_path
     signal.signal(signal.SIGINT, signal.SIG_DFL)

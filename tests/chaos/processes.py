@@ -2,8 +2,8 @@
 
 Every worker is `python -m workers ...` in its own session (so its own process group), its stderr (JSON logs)
 appended to one file per worker name, so a killed worker's successor continues the same log. A kill takes the whole
-group: an RQ worker started `with_scheduler` forks its scheduler, which would otherwise outlive it (as a pod or a
-systemd unit dying takes all its processes).
+group, as a pod or a systemd unit dying takes all its processes (tether's workers run RQ's scheduler as a thread,
+but anything a worker might start is killed with it).
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ EVENTS = 1000
 @pytest.mark.timeout(210)
 def test_every_event_is_delivered_exactly_once_while_workers_are_killed_and_redis_crashes(tmp_path: Path) -> None:
     # Typically ~90 s in all. The settle deadline covers the workers' own recovery of a job whose worker was killed
-    # (RQ's abandoned-job horizon in workers/runner.py: 90 s, checked every 30 s).
+    # (RQ's abandoned-job horizon in workers/runner.py: 90 s, checked every 15 s).
     summary = run_chaos(ChaosSettings(events=EVENTS, settle_timeout_s=120, work_dir=tmp_path / "chaos"))
     detail = json.dumps({k: v for k, v in summary.items() if k != "settings"}, indent=2)
 

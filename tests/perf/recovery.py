@@ -84,7 +84,7 @@ class Workers:
         self.procs[proc.pid] = proc
 
     def kill(self, pid: int) -> None:
-        """SIGKILL the worker and its process group (the RQ scheduler it forked would outlive it)."""
+        """SIGKILL the worker and its process group (anything it started dies with it)."""
         proc = self.procs.pop(pid)
         os.killpg(pid, signal.SIGKILL)
         proc.wait()

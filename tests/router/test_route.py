@@ -333,7 +333,7 @@ def test_a_job_written_as_the_readme_queue_contract_says_is_routed(real_redis: r
         "data": msgspec.json.encode(["router.jobs.route_completion", None, [ev], {}]),
         "origin": "completions", "status": "queued", "created_at": now, "enqueued_at": now,
         "description": f"route {ev['eventId']}", "timeout": "180",
-        "retries_left": "5", "retry_intervals": "[1, 5, 30, 120, 600]",
+        "retries_left": "5", "retry_intervals": "[0, 5, 30, 120, 600]",
     })
     pipe.sadd("rq:queues", "rq:queue:completions")
     pipe.rpush("rq:queue:completions", "0b6f3f0e-ts")

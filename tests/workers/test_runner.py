@@ -7,10 +7,13 @@ import threading
 
 import pytest
 import redis
+from rq.queue import Queue
 from rq.utils import now as rq_now
 
 import workers.runner as runner
-from adapters.rqwire import COMPLETIONS_QUEUE, tether_queue
+from adapters.rqwire import COMPLETIONS_QUEUE, MsgspecJSONSerializer, TetherJob, tether_queue
+from router.enqueue import ROUTE_RETRY_INTERVALS_S, route_retry
+from tests.router.factories import event
 from tests.support.waiting import wait_for
 from workers.runner import MAINTENANCE_INTERVAL_S, WorkerSpec, build_worker, run_scheduler_until
 
@@ -24,7 +27,7 @@ def test_the_cleanup_lock_lasts_one_maintenance_interval_and_is_released(
     monkeypatch.setattr(runner, "clean_registries", lambda queue, handlers: ttls.append(real_redis.ttl(lock)))
 
     worker.clean_registries()
-    assert ttls and 0 < ttls[0] <= MAINTENANCE_INTERVAL_S  # a cleaner killed mid-clean blocks others ≤ 30 s
+    assert ttls and 0 < ttls[0] <= MAINTENANCE_INTERVAL_S  # a cleaner killed mid-clean blocks others ≤ 15 s
     assert real_redis.exists(lock) == 0
 
 
@@ -48,7 +51,8 @@ def test_heartbeats_rq_sends_back_to_back_are_coalesced_and_later_ones_go_out(
     worker = build_worker(real_redis, WorkerSpec(name="router", queues=[COMPLETIONS_QUEUE]))
     worker.heartbeat()
     first = real_redis.hget(worker.key, "last_heartbeat")
-    assert first is not None and real_redis.ttl(worker.key) > runner.ABANDONED_AFTER_S
+    default_ttl = runner.WORKER_TTL_S + 60  # RQ's heartbeat TTL
+    assert first is not None and default_ttl - 2 <= real_redis.ttl(worker.key) <= default_ttl
 
     worker.heartbeat()  # a moment later: the keys' TTLs were just set, nothing is sent
     assert real_redis.hget(worker.key, "last_heartbeat") == first
@@ -59,7 +63,7 @@ def test_heartbeats_rq_sends_back_to_back_are_coalesced_and_later_ones_go_out(
     later = rq_now() + dt.timedelta(seconds=runner.HEARTBEAT_COALESCE_S + 1)
     monkeypatch.setattr(runner, "rq_now", lambda: later)
     worker.heartbeat()
-    assert real_redis.ttl(worker.key) > runner.ABANDONED_AFTER_S
+    assert default_ttl - 2 <= real_redis.ttl(worker.key) <= default_ttl
 
 
 def test_the_in_thread_scheduler_moves_due_jobs_onto_their_queue_and_releases_its_lock(
@@ -78,3 +82,44 @@ def test_the_in_thread_scheduler_moves_due_jobs_onto_their_queue_and_releases_it
         scheduler.join(timeout=5)
     assert not scheduler.is_alive()
     assert fake_redis.keys("rq:scheduler-lock:*") == []
+
+
+def test_the_in_thread_scheduler_takes_over_the_lock_of_a_scheduler_that_died(fake_redis: redis.Redis) -> None:
+    queue = tether_queue(COMPLETIONS_QUEUE, fake_redis)
+    fake_redis.set(f"rq:scheduler-lock:{COMPLETIONS_QUEUE}", "a-killed-worker", px=1500)  # expires on its own
+    job = queue.enqueue_at(dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1), "router.jobs.route_completion", {})
+    stop = threading.Event()
+    scheduler = threading.Thread(target=run_scheduler_until, args=(fake_redis, [COMPLETIONS_QUEUE], stop))
+    scheduler.start()
+    try:
+        wait_for(lambda: job.id in queue.job_ids, timeout_s=10, what="the due job to be enqueued after the takeover")
+    finally:
+        stop.set()
+        scheduler.join(timeout=5)
+
+
+def test_a_job_whose_worker_died_between_rqs_two_start_steps_is_retried_once_its_execution_expires(
+    real_redis: redis.Redis,
+) -> None:
+    queue = tether_queue(COMPLETIONS_QUEUE, real_redis)
+    job = queue.enqueue("router.jobs.route_completion", event(), retry=route_retry())
+    dead = build_worker(real_redis, WorkerSpec(name="router", queues=[COMPLETIONS_QUEUE]))
+    taken = Queue.dequeue_any([queue], None, connection=real_redis, job_class=TetherJob,
+                              serializer=MsgspecJSONSerializer)
+    assert taken is not None and taken[0].id == job.id
+    dead.prepare_execution(taken[0])  # ... and SIGKILL: the job never became `started`
+    registry = queue.started_job_registry
+    assert job.id in registry and job.id in queue.intermediate_queue.get_job_ids()
+
+    cleaner = build_worker(real_redis, WorkerSpec(name="router", queues=[COMPLETIONS_QUEUE]))
+    cleaner.clean_registries()
+    assert job.id in registry  # its execution has not expired yet: that worker may be alive and about to start it
+
+    for entry in real_redis.zrange(registry.key, 0, -1):
+        real_redis.zadd(registry.key, {entry: 1})  # the execution's 90 s have passed ...
+    real_redis.delete(*real_redis.keys(f"rq:execution:{job.id}:*"))  # ... and its hash has expired
+    cleaner.clean_registries()
+    assert job.id not in registry and job.id not in queue.intermediate_queue.get_job_ids()
+    assert job.id in queue.job_ids  # retried at once (the first route retry has no delay)
+    job.refresh()
+    assert job.get_status() == "queued" and job.retries_left == len(ROUTE_RETRY_INTERVALS_S) - 1

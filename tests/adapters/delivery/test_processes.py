@@ -40,7 +40,7 @@ def config() -> TetherConfig:
 
 
 def kill(proc: BaseProcess) -> None:
-    """SIGKILL the worker and everything it forked (its RQ scheduler): it made itself a process group leader."""
+    """SIGKILL the worker and anything it started: it made itself a process group leader."""
     if proc.pid is None:
         return
     with contextlib.suppress(ProcessLookupError):

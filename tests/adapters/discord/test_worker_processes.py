@@ -36,7 +36,7 @@ Spawn = Callable[..., BaseProcess]
 
 
 def worker_main(url: str, config_path: str, name: str) -> None:
-    """One worker process: its own session (so the test can kill it with the RQ scheduler it forks)."""
+    """One worker process: its own session (so the test can kill it with anything it started)."""
     os.setsid()
     os.environ["TETHER_CONFIG"] = config_path
     signal.signal(signal.SIGINT, signal.SIG_DFL)
