@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import threading
+from collections.abc import Iterator
 
 import pytest
 import redis
@@ -66,36 +68,40 @@ def test_heartbeats_rq_sends_back_to_back_are_coalesced_and_later_ones_go_out(
     assert default_ttl - 2 <= real_redis.ttl(worker.key) <= default_ttl
 
 
+@contextlib.contextmanager
+def scheduler_thread(client: redis.Redis) -> Iterator[threading.Thread]:
+    """`run_scheduler_until` on the completions queue in a thread, stopped (and joined) on the way out."""
+    stop = threading.Event()
+    thread = threading.Thread(target=run_scheduler_until, args=(client, [COMPLETIONS_QUEUE], stop))
+    thread.start()
+    try:
+        yield thread
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+
+
+def due_route_job(client: redis.Redis) -> tuple[Queue, str]:
+    queue = tether_queue(COMPLETIONS_QUEUE, client)
+    job = queue.enqueue_at(dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1), "router.jobs.route_completion", {})
+    return queue, job.id
+
+
 def test_the_in_thread_scheduler_moves_due_jobs_onto_their_queue_and_releases_its_lock(
     fake_redis: redis.Redis,
 ) -> None:
-    queue = tether_queue(COMPLETIONS_QUEUE, fake_redis)
-    job = queue.enqueue_at(dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1), "router.jobs.route_completion", {})
-    stop = threading.Event()
-    scheduler = threading.Thread(target=run_scheduler_until, args=(fake_redis, [COMPLETIONS_QUEUE], stop),
-                                 kwargs={"interval_s": 1})
-    scheduler.start()
-    try:
-        wait_for(lambda: job.id in queue.job_ids, timeout_s=5, what="the due job to be enqueued")
-    finally:
-        stop.set()
-        scheduler.join(timeout=5)
+    queue, job_id = due_route_job(fake_redis)
+    with scheduler_thread(fake_redis) as scheduler:
+        wait_for(lambda: job_id in queue.job_ids, timeout_s=5, what="the due job to be enqueued")
     assert not scheduler.is_alive()
     assert fake_redis.keys("rq:scheduler-lock:*") == []
 
 
 def test_the_in_thread_scheduler_takes_over_the_lock_of_a_scheduler_that_died(fake_redis: redis.Redis) -> None:
-    queue = tether_queue(COMPLETIONS_QUEUE, fake_redis)
     fake_redis.set(f"rq:scheduler-lock:{COMPLETIONS_QUEUE}", "a-killed-worker", px=1500)  # expires on its own
-    job = queue.enqueue_at(dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1), "router.jobs.route_completion", {})
-    stop = threading.Event()
-    scheduler = threading.Thread(target=run_scheduler_until, args=(fake_redis, [COMPLETIONS_QUEUE], stop))
-    scheduler.start()
-    try:
-        wait_for(lambda: job.id in queue.job_ids, timeout_s=10, what="the due job to be enqueued after the takeover")
-    finally:
-        stop.set()
-        scheduler.join(timeout=5)
+    queue, job_id = due_route_job(fake_redis)
+    with scheduler_thread(fake_redis):
+        wait_for(lambda: job_id in queue.job_ids, timeout_s=10, what="the due job to be enqueued after the takeover")
 
 
 def test_a_job_whose_worker_died_between_rqs_two_start_steps_is_retried_once_its_execution_expires(
