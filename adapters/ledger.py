@@ -225,8 +225,11 @@ class Ledger:
         """Create (or revive) the record; with `job`, also enqueue that RQ job under `job_id` in the same step
         whenever the record is left pending under `job_id` without one. `payload`: the delivery's JSON, when the
         caller has it already."""
-        keys_, args = self.open_call(delivery, job_id=job_id, watch_at_ms=watch_at_ms, now_ms=now_ms, job=job,
-                                     payload=payload)
+        return self.run_open(*self.open_call(delivery, job_id=job_id, watch_at_ms=watch_at_ms, now_ms=now_ms,
+                                             job=job, payload=payload))
+
+    def run_open(self, keys_: list[str], args: list[str | int | bytes]) -> OpenResult:
+        """`open` with the keys and arguments `open_call` gave."""
         return open_result(self._scripts["open"](keys=keys_, args=args))
 
     def open_call(self, delivery: Delivery, *, job_id: str, watch_at_ms: int, now_ms: int | None = None,

@@ -46,14 +46,8 @@ class HandOffCall(NamedTuple):
 def hand_off(client: redis.Redis, delivery: Delivery, *, config: TetherConfig | None = None,
              clock: Clock = SYSTEM_CLOCK) -> str:
     """Make sure `delivery` will be delivered (once); returns its delivery id."""
-    config = config or process_config()
-    ledger = Ledger(client, clock=clock, retention_s=retention_s(config))
-    now = clock.now_ms()
-    job_id = job_id_for(delivery.delivery_id)
-    payload = _ENCODER.encode(delivery)
-    opened = ledger.open(delivery, job_id=job_id, watch_at_ms=now + lease_ms(config.delivery), now_ms=now,
-                         job=delivery_job(delivery.destination.channel, job_id=job_id), payload=payload)
-    _finish(client, delivery, opened)
+    call = prepare_hand_off(client, delivery, config=config, clock=clock)
+    _finish(client, delivery, Ledger(client, clock=clock).run_open(call.keys, call.args))
     return delivery.delivery_id
 
 

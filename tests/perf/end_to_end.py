@@ -57,13 +57,14 @@ from bindings.connection import connect
 from bindings.model import ConversationRef
 from bindings.service import SessionBindingService
 from router.enqueue import enqueue_completions, route_retry
+from tests.perf import events
+from tests.perf.events import SESSIONS, session
 from workers.redis_server import RedisServer
 
 REPO = Path(__file__).resolve().parents[2]
 BARE_ROUTE_QUEUE = "bench.route"
 BARE_DELIVER_QUEUE = "bench.deliver"
 CHANNEL = "console"
-SESSIONS = 100
 BATCH = 500
 WARMUP = 20
 CONFIG = """
@@ -109,27 +110,12 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def session(i: int) -> str:
-    return f"agent:main:subagent:{i:04d}"
-
-
 def destination(i: int) -> ConversationRef:
     return ConversationRef(channel=CHANNEL, conversation_id=f"thread-{i % SESSIONS}", parent_conversation_id="main")
 
 
 def make_event(i: int, tag: str) -> dict[str, Any]:
-    return {
-        "eventId": f"v1:{session(i % SESSIONS)}:{tag}-{i}",
-        "kind": "task_completion",
-        "targetSessionKey": session(i % SESSIONS),
-        "requester": {"channel": CHANNEL, "accountId": "default", "conversationId": "main"},
-        "spawnMode": "run",
-        "failClosed": False,
-        "content": {"text": f"Task complete: result {i} " + "lorem ipsum " * 20},
-        "identity": {"username": "research-agent", "avatarUrl": None},
-        "createdAt": int(time.time() * 1000),
-        "metadata": {},
-    }
+    return events.make_event(i, tag, channel=CHANNEL, requester_conversation="main")
 
 
 def seed(client: redis.Redis) -> None:

@@ -54,11 +54,12 @@ from bindings.connection import connect
 from bindings.model import ConversationRef
 from bindings.service import SessionBindingService
 from router.enqueue import PreparedEvent, enqueue_prepared, prepare_event, route_retry
+from tests.perf import events
+from tests.perf.events import SESSIONS, session
 from tests.support.redis_server import RedisServer
 
 BARE_QUEUE = "bench.noop"
 MODES = ("bare", "loop", "router")
-SESSIONS = 100
 BATCH = 1000
 CONFIG = """
 [channels.discord.threadBindings]
@@ -79,23 +80,8 @@ def free_port() -> int:
         return port
 
 
-def session(i: int) -> str:
-    return f"agent:main:subagent:{i:04d}"
-
-
 def make_event(i: int, tag: str) -> dict[str, Any]:
-    return {
-        "eventId": f"v1:{session(i % SESSIONS)}:{tag}-{i}",
-        "kind": "task_completion",
-        "targetSessionKey": session(i % SESSIONS),
-        "requester": {"channel": "discord", "accountId": "default", "conversationId": "111"},
-        "spawnMode": "run",
-        "failClosed": False,
-        "content": {"text": f"Task complete: result {i} " + "lorem ipsum " * 20},
-        "identity": {"username": "research-agent", "avatarUrl": None},
-        "createdAt": int(time.time() * 1000),
-        "metadata": {},
-    }
+    return events.make_event(i, tag, channel="discord", requester_conversation="111")
 
 
 def seed(client: redis.Redis) -> None:

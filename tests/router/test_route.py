@@ -19,6 +19,7 @@ from adapters.registry import register_adapter
 from adapters.rqwire import COMPLETIONS_QUEUE, ROUTE_JOB, tether_queue
 from bindings.clock import ManualClock
 from bindings.config import parse_config
+from bindings.model import SessionBindingRecord
 from bindings.service import SessionBindingService
 from router import jobs
 from router.enqueue import enqueue_completion, requeue_event
@@ -65,6 +66,16 @@ class _FlakyHandOff:
         if self.calls <= self.failures:
             raise redis.ConnectionError("connection reset while handing off")
         return self.real(client, delivery)
+
+
+def _thread_expiring_in_a_minute(client: redis.Redis) -> tuple[ManualClock, SessionBindingService,
+                                                               SessionBindingRecord]:
+    """SESSION bound to a thread under channel 111 for one minute of a manual clock."""
+    clock = ManualClock()
+    svc = SessionBindingService(client, SPAWN_ON, clock=clock)
+    thread = svc.bind(target_session_key=SESSION, target_kind="subagent", conversation=conv("thread-1", parent="111"),
+                      ttl_ms=60_000)
+    return clock, svc, thread
 
 
 def _hand_off_fails_once_after_the_decision(monkeypatch: pytest.MonkeyPatch, failures: int = 1) -> _FlakyHandOff:
@@ -147,10 +158,7 @@ def test_the_same_event_in_three_jobs_is_routed_once(real_redis: redis.Redis, sv
 def test_binding_expires_between_a_failed_attempt_and_its_retry_same_destination_as_the_first_decision(
     real_redis: redis.Redis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    clock = ManualClock()
-    svc = SessionBindingService(real_redis, SPAWN_ON, clock=clock)
-    thread = svc.bind(target_session_key=SESSION, target_kind="subagent", conversation=conv("thread-1", parent="111"),
-                      ttl_ms=60_000)
+    clock, svc, thread = _thread_expiring_in_a_minute(real_redis)
     flaky = _hand_off_fails_once_after_the_decision(monkeypatch)
 
     with pytest.raises(redis.ConnectionError):
@@ -170,10 +178,7 @@ def test_binding_expires_between_a_failed_attempt_and_its_retry_same_destination
 def test_a_lost_reply_after_decision_and_hand_off_leads_on_retry_to_exactly_one_delivery(
     real_redis: redis.Redis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    clock = ManualClock()
-    svc = SessionBindingService(real_redis, SPAWN_ON, clock=clock)
-    thread = svc.bind(target_session_key=SESSION, target_kind="subagent", conversation=conv("thread-1", parent="111"),
-                      ttl_ms=60_000)
+    clock, svc, thread = _thread_expiring_in_a_minute(real_redis)
     _reply_lost_once(monkeypatch)
 
     with pytest.raises(redis.ConnectionError):
