@@ -56,3 +56,14 @@ class BindingScripts:
     ) -> Any:
         """EVALSHA (EVAL on NOSCRIPT); with a pipeline as `client`, queues the call and returns the pipeline."""
         return self._scripts[name](keys=list(keys), args=list(args), client=client)
+
+    def load(self, name: ScriptName) -> None:
+        """SCRIPT LOAD now, so that a `queue_evalsha` of it finds it (until Redis loses its scripts)."""
+        script = self._scripts[name]
+        script.registered_client.script_load(script.script)
+
+    def queue_evalsha(self, name: ScriptName, keys: Sequence[str], args: Sequence[str | int],
+                      pipe: redis.client.Pipeline) -> None:
+        """Queue a bare EVALSHA on `pipe`. Unlike `run` with a pipeline, this adds no SCRIPT EXISTS round trip
+        before the pipeline; a script Redis does not have comes back as a NoScriptError reply of that call."""
+        pipe.evalsha(self._scripts[name].sha, len(keys), *keys, *args)

@@ -311,10 +311,19 @@ class SessionBindingService:
 
     def list_by_session(self, target_session_key: str) -> list[SessionBindingRecord]:
         """The session's active, unexpired bindings, oldest first."""
+        return self.decode_many(self.scripts.run("list_session", *self._list_session_call(target_session_key)))
+
+    def queue_list_by_session(self, target_session_key: str, pipe: redis.client.Pipeline) -> str:
+        """`list_by_session` as one command queued on `pipe` (its reply goes to `decode_many`; it may be a
+        NoScriptError, see `BindingScripts.queue_evalsha`). Returns the session key as it was looked up."""
+        call_keys, args = self._list_session_call(target_session_key)
+        self.scripts.queue_evalsha("list_session", call_keys, args, pipe)
+        return str(args[3])
+
+    def _list_session_call(self, target_session_key: str) -> tuple[list[str], list[str | int]]:
         session_key = _require_session_key(target_session_key)
         bucket, field = keys.session_bucket(session_key)
-        result = self.scripts.run("list_session", [bucket], [keys.PREFIX, self.clock.now_ms(), field, session_key])
-        return self.decode_many(result)
+        return [bucket], [keys.PREFIX, self.clock.now_ms(), field, session_key]
 
     def resolve_by_conversation(self, ref: ConversationRef) -> SessionBindingRecord | None:
         """The conversation's active, unexpired binding, if any (one round trip)."""

@@ -17,7 +17,6 @@ Outcomes: `handed-off`; `duplicate` (another job owns the event: nothing happens
 from __future__ import annotations
 
 import logging
-import weakref
 from typing import Any, Literal
 
 import msgspec
@@ -36,13 +35,13 @@ from bindings.clock import SYSTEM_CLOCK, Clock
 from bindings.config import TetherConfig
 from bindings.errors import InvalidInput
 from bindings.model import ConversationRef
-from bindings.service import SessionBindingService
 from router import keys
 from router import metrics as prom
 from router.content import build_delivery
 from router.decision import BINDINGS_DISABLED, BindingLister, BoundDeliveryRouter, RouteDecision
 from router.event import WHOLE_EVENT, CompletionEvent, parse_event, peek_event_id
 from router.settings import current_config, dedupe_window_ms
+from router.start_read import binding_service, bindings_for
 from router.store import (
     DecisionRecord,
     destination_fields,
@@ -101,7 +100,8 @@ def route_completion(event: Any = _MISSING, /, *extra: Any, **unexpected: Any) -
         raise RuntimeError("route_completion runs inside an RQ worker; call router.jobs.route() directly instead")
     payload = event if (event is not _MISSING and not extra and not unexpected) else _WrongShape(event, extra,
                                                                                                 unexpected)
-    result = route(job.connection, current_config(), payload, job_id=job.id, attempts=_attempts(job))
+    result = route(job.connection, current_config(), payload, job_id=job.id, attempts=_attempts(job),
+                   bindings=bindings_for(job))
     out: dict[str, Any] = msgspec.to_builtins(result)
     return out
 
@@ -308,18 +308,6 @@ def adapter_available(channel: str) -> bool:
         _adapters_seen.add(channel)
         return True
     return False
-
-
-_services: weakref.WeakKeyDictionary[redis.Redis, BindingLister] = weakref.WeakKeyDictionary()
-
-
-def binding_service(client: redis.Redis) -> BindingLister:
-    """The binding service of `client`, one per client (its scripts are registered once)."""
-    service = _services.get(client)
-    if service is None:
-        service = SessionBindingService(client, current_config())
-        _services[client] = service
-    return service
 
 
 # ---- dead letters ----------------------------------------------------------------------------------------------

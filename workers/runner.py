@@ -11,26 +11,31 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import redis
 from redis.client import Pipeline
 from rq import worker_registration
+from rq.executions import Execution
 from rq.job import Job, JobStatus
 from rq.queue import Queue
 from rq.registry import clean_registries
 from rq.scheduler import RQScheduler
 from rq.timeouts import TimerDeathPenalty
 from rq.utils import now as rq_now
-from rq.worker import SimpleWorker
+from rq.worker import SimpleWorker, WorkerStatus
 
 from adapters.rqwire import MsgspecJSONSerializer, TetherJob, tether_queue
 
 log = logging.getLogger("tether.worker")
 
 BackgroundTask = Callable[[threading.Event], None]  # runs until the event is set
+# A read a job function wants made in its job's start transaction (see TetherWorker.prepare_job_execution): queues
+# at most one command on the pipeline and returns a tag, or None when it queued nothing. The job function finds
+# `(tag, reply)` as `job.start_read`, the reply being the error it got if it failed.
+StartRead = Callable[[Job, Pipeline], Any]
 
 
 @dataclass
@@ -39,6 +44,7 @@ class WorkerSpec:
     queues: Sequence[str]
     background: list[BackgroundTask] = field(default_factory=list)
     exception_handlers: list[Callable[..., bool | None]] = field(default_factory=list)
+    start_reads: Mapping[str, StartRead] = field(default_factory=dict)  # by job function name
 
 
 # A job whose worker died is found by RQ's registry cleanup once its execution entry expires. SimpleWorker never
@@ -54,7 +60,60 @@ HEARTBEAT_COALESCE_S = 1.0
 
 
 class TetherWorker(SimpleWorker):
-    """A SimpleWorker bound to tether's serializer and allowlisted Job class."""
+    """A SimpleWorker bound to tether's serializer and allowlisted Job class, with one start transaction per job."""
+
+    start_reads: Mapping[str, StartRead] = {}
+    _start: Pipeline | None = None
+
+    def prepare_execution(self, job: Job) -> Execution:
+        """RQ's, except that the execution record (the started registry) is only queued here, to be sent with the
+        job's `started` status by `prepare_job_execution`, which SimpleWorker calls next. RQ sends the two as
+        separate transactions: that costs a round trip per job, and a worker killed between them leaves the job
+        registered as started yet still `queued`, which RQ 3.0 never recovers (see `_recover_half_started`)."""
+        if self._start is not None:
+            self._start.reset()  # a start that never ran (cannot happen in SimpleWorker): not another job's
+        pipe = self.connection.pipeline()
+        execution = Execution.create(job, self.get_heartbeat_ttl(job), pipeline=pipe, worker_name=self.name)
+        self.executions[execution.id] = execution
+        self.set_state(WorkerStatus.BUSY, pipeline=pipe)
+        self._start = pipe
+        return execution
+
+    def prepare_job_execution(self, job: Job, remove_from_intermediate_queue: bool = False) -> None:
+        """RQ's job start (heartbeats, `started` status) in the transaction `prepare_execution` began, together
+        with the job function's start read, if it has one: the job's state and what the function reads change
+        at one instant, one round trip before the function runs."""
+        pipe, self._start = self._start, None
+        with pipe if pipe is not None else self.connection.pipeline() as pipe:
+            ttl = self.get_heartbeat_ttl(job)
+            self.heartbeat(ttl, pipeline=pipe)
+            job.heartbeat(rq_now(), ttl, pipeline=pipe)
+            job.prepare_for_execution(self.name, pipeline=pipe)
+            pipe.persist(job.key)
+            if remove_from_intermediate_queue:
+                pipe.lrem(tether_queue(job.origin, self.connection).intermediate_queue_key, 1, job.id)
+            tag = self._queue_start_read(job, pipe)
+            replies = pipe.execute(raise_on_error=False)
+        own = replies if tag is None else replies[:-1]
+        failed = next((r for r in own if isinstance(r, Exception)), None)
+        if failed is not None:
+            raise failed
+        if tag is not None:
+            job.start_read = (tag, replies[-1])  # type: ignore[attr-defined]
+
+    def _queue_start_read(self, job: Job, pipe: Pipeline) -> Any:
+        """The job function's start read, if it has one: its tag, or None. A read that cannot be queued is
+        skipped (logged): the job still starts, and its function reads for itself."""
+        if not self.start_reads:
+            return None
+        depth = len(pipe.command_stack)
+        try:
+            read = self.start_reads.get(job.func_name or "")
+            return None if read is None else read(job, pipe)
+        except Exception:
+            del pipe.command_stack[depth:]
+            log.exception("start read failed to queue; the job reads for itself", extra={"jobId": job.id})
+            return None
 
     def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
         return ABANDONED_AFTER_S
@@ -97,7 +156,8 @@ class TetherWorker(SimpleWorker):
         killed between them leaves the job `queued`, in the started registry and in the intermediate queue, and
         each of RQ's cleanups leaves it to the other: it would wait forever. Once that execution has expired, it is
         handled as RQ handles an abandoned job: retried while it has retries, else failed. Never raises: RQ ends
-        the worker on an error in maintenance."""
+        the worker on an error in maintenance. (TetherWorker takes both steps in one transaction; this recovers
+        jobs that a stock RQ worker, or an older tether, left behind.)"""
         stranded = set(queue.intermediate_queue.get_job_ids())
         if not stranded:
             return
@@ -146,6 +206,7 @@ def build_worker(client: redis.Redis, spec: WorkerSpec) -> TetherWorker:
         maintenance_interval=MAINTENANCE_INTERVAL_S,
         worker_ttl=WORKER_TTL_S,
     )
+    worker.start_reads = spec.start_reads
     return worker
 
 

@@ -1,6 +1,6 @@
 """Routing benchmark: the router worker against bare RQ no-op jobs, same Redis, same queue settings, same run.
 
-    python -m tests.perf.routing [--n 3000] [--latency-n 400] [--rate 50] [--rounds 6]
+    python -m tests.perf.routing [--n 3000] [--latency-n 1000] [--rate 50] [--rounds 6]
 
 A private redis-server on a loopback TCP port. 100 sub-agent sessions are bound to threads of one channel (so every
 event reads bindings and ends `bound` / `requester-match`, and is handed off to `deliver.discord`: ledger record +
@@ -8,21 +8,25 @@ delivery job). Each round, for each mode:
 
 - throughput: N jobs enqueued first, then one worker process in burst mode drains them; jobs/s between the first
   job's start and the last job's end, from RQ's own timestamps in the job hashes;
-- latency: one worker listening, M jobs enqueued one by one at a fixed rate well below either capacity;
-  enqueue→routed = the job's `ended_at` - `enqueued_at` (RQ's timestamps: for the router, the hand-off is done).
+- latency: one worker per mode listening, all at once, each on its own queue; M events per mode enqueued one by
+  one at a fixed rate per mode well below any capacity, the modes taking turns (bare, loop, router, loop, router,
+  bare, ...; evenly spaced), after a warm-up of 20 events per mode that is not measured (first calls load scripts,
+  modules, entry points). enqueue→routed = the job's `ended_at` - `enqueued_at` (RQ's timestamps: for the router,
+  the hand-off is done).
 
 "bare" is an RQ SimpleWorker running `tests.perf.routing.noop` on a queue with tether's serializer, the same job
 options (description, retry policy) and the same event as argument; "router" is `tether worker router`
 (`workers.runner.run_worker` + `router_spec`), logging its JSON decision line per event as in production; "loop" is
-tether's worker class (`workers.runner.TetherWorker`, whose heartbeats cost fewer round trips than RQ's) running the
-bare no-op. The headline ratios are router/bare, as issue 3 asks; `vsTetherLoop` gives router/loop, the cost of
-routing alone, so the worker loop's savings do not hide it.
+tether's worker class (`workers.runner.TetherWorker`, whose heartbeats and job start cost fewer round trips than
+RQ's) running the bare no-op. The headline ratios are router/bare, as issue 3 asks; `vsTetherLoop` gives
+router/loop, the cost of routing alone, so the worker loop's savings do not hide it.
 
-Each round measures every mode back to back, alternating which goes first, and the headline ratios are the medians
-of the per-round ratios: on a shared, noisy machine two measurements minutes apart can differ by 2x, so pairing
-each router measurement with the bare one next to it is what makes the comparison fair. The older "best round of
-each mode" ratios are reported too (`…BestOf`), as are CPU costs per job of the burst rounds (worker process
-and redis-server), which noise from other processes disturbs far less than wall time.
+The headline ratios are the medians of the per-round ratios: on a shared, noisy machine two measurements minutes
+apart can differ by 2x, so each router measurement is paired with the bare one taken beside it. Throughput rounds
+measure the modes back to back, alternating which goes first; latency rounds interleave them event by event, since
+a p99 is made of a few slow moments that a sequential pairing would hand to whichever mode ran during them. The
+older "best round of each mode" ratios are reported too (`…BestOf`), as are CPU costs per job of the burst rounds
+(worker process and redis-server), which noise from other processes disturbs far less than wall time.
 Prints one JSON object. Not a test: never asserts on timing.
 Targets (issue 3): throughput ratio ≥ 0.85, latency p99 ratio ≤ 1.2.
 """
@@ -58,8 +62,9 @@ from tests.perf import events
 from tests.perf.events import SESSIONS, session
 from tests.support.redis_server import RedisServer
 
-BARE_QUEUE = "bench.noop"
 MODES = ("bare", "loop", "router")
+QUEUES = {"bare": "bench.noop", "loop": "bench.noop.loop", "router": COMPLETIONS_QUEUE}
+WARMUP = 20  # events per worker before a latency round measures: first calls load scripts, modules, entry points
 BATCH = 1000
 CONFIG = """
 [channels.discord.threadBindings]
@@ -98,13 +103,13 @@ def enqueue(client: redis.Redis, mode: str, events: list[dict[str, Any]]) -> lis
     ids: list[str] = []
     for start in range(0, len(prepared), BATCH):
         chunk = prepared[start:start + BATCH]
-        ids += enqueue_prepared(client, chunk) if mode == "router" else enqueue_bare(client, chunk)
+        ids += enqueue_prepared(client, chunk) if mode == "router" else enqueue_bare(client, QUEUES[mode], chunk)
     return ids
 
 
-def enqueue_bare(client: redis.Redis, prepared: list[PreparedEvent]) -> list[str]:
+def enqueue_bare(client: redis.Redis, queue_name: str, prepared: list[PreparedEvent]) -> list[str]:
     """The same job options as `router.enqueue.route_job`, another function, another queue."""
-    queue = tether_queue(BARE_QUEUE, client)
+    queue = tether_queue(queue_name, client)
     pipe = client.pipeline(transaction=True)
     ids = []
     for item in prepared:
@@ -144,7 +149,7 @@ def run_worker_process(mode: str, url: str, burst: bool, cpu_path: str | None = 
     else:
         from workers.runner import MAINTENANCE_INTERVAL_S, WORKER_TTL_S, TetherWorker
 
-        queue = tether_queue(BARE_QUEUE, client)
+        queue = tether_queue(QUEUES[mode], client)
         if mode == "loop":  # tether's worker loop, with RQ's plain Job class so that it may run the no-op
             worker = TetherWorker([queue], connection=client, serializer=MsgspecJSONSerializer, job_class=Job,
                                   maintenance_interval=MAINTENANCE_INTERVAL_S, worker_ttl=WORKER_TTL_S)
@@ -200,36 +205,58 @@ def throughput_round(client: redis.Redis, url: str, mode: str, n: int, tag: str,
             "workerCpuUsPerJob": round(worker_cpu / n * 1e6, 1), "redisCpuUsPerJob": round(redis_cpu / n * 1e6, 1)}
 
 
-def latency_round(client: redis.Redis, url: str, mode: str, n: int, rate: float, tag: str,
-                  logs: Path) -> dict[str, Any]:
+def latency_round(client: redis.Redis, url: str, n: int, rate: float, tag: str, logs: Path) -> dict[str, Any]:
+    """One listening worker per mode, all at once; events go to the modes in turn, evenly spaced, so that every
+    mode meets the same machine at the same moments. Returns each mode's figures."""
     seed(client)
-    proc = start_worker(url, mode, burst=False, log_path=logs / f"{mode}-listen.log")
+    procs = {mode: start_worker(url, mode, burst=False, log_path=logs / f"{mode}-listen.log") for mode in MODES}
     try:
         deadline = time.monotonic() + 60
-        while not client.keys("rq:worker:*"):
-            if time.monotonic() > deadline or proc.poll() is not None:
-                raise RuntimeError(f"{mode} worker did not start: see {logs}")
+        while len(client.keys("rq:worker:*")) < len(MODES):
+            if time.monotonic() > deadline or any(p.poll() is not None for p in procs.values()):
+                raise RuntimeError(f"latency workers did not start: see {logs}")
             time.sleep(0.05)
-        ids: list[str] = []
-        interval_s = 1.0 / rate
-        next_at = time.perf_counter()
-        for i in range(n):
-            ids += enqueue(client, mode, [make_event(i, tag)])
+        send_interleaved(client, WARMUP, rate, f"{tag}w", logs)
+        ids = send_interleaved(client, n, rate, tag, logs)
+    finally:
+        for proc in procs.values():
+            proc.terminate()
+        for proc in procs.values():
+            proc.wait(timeout=30)
+    out = {}
+    for mode in MODES:
+        latencies_ms = [(end - enq) * 1000 for enq, _start, end in job_times(client, ids[mode])]
+        out[mode] = {"jobs": n, "ratePerS": rate, "p50Ms": round(percentile(latencies_ms, 0.50), 3),
+                     "p99Ms": round(percentile(latencies_ms, 0.99), 3), "maxMs": round(max(latencies_ms), 3)}
+    return out
+
+
+def send_interleaved(client: redis.Redis, n: int, rate: float, tag: str, logs: Path) -> dict[str, list[str]]:
+    """`n` events to each mode at `rate` per mode, one mode after the other (the order rotating), then wait for
+    every job's end."""
+    ids: dict[str, list[str]] = {mode: [] for mode in MODES}
+    interval_s = 1.0 / (rate * len(MODES))
+    next_at = time.perf_counter()
+    for i in range(n):
+        for k in range(len(MODES)):
+            mode = MODES[(i + k) % len(MODES)]
+            ids[mode] += enqueue(client, mode, [make_event(i, f"{tag}{mode}")])
             next_at += interval_s
             time.sleep(max(0.0, next_at - time.perf_counter()))
-        queue = tether_queue(COMPLETIONS_QUEUE if mode == "router" else BARE_QUEUE, client)
-        deadline = time.monotonic() + 120
-        while queue.count or queue.started_job_registry.count:
+    deadline = time.monotonic() + 120
+    for mode in MODES:
+        while any(status != b"finished" for status in _statuses(client, ids[mode])):
             if time.monotonic() > deadline:
-                raise RuntimeError(f"{mode}: jobs still waiting after 120 s")
+                raise RuntimeError(f"{mode}: jobs still unfinished after 120 s: see {logs}")
             time.sleep(0.05)
-        time.sleep(0.2)  # the last job's success bookkeeping
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-    latencies_ms = [(end - enq) * 1000 for enq, _start, end in job_times(client, ids)]
-    return {"jobs": n, "ratePerS": rate, "p50Ms": round(percentile(latencies_ms, 0.50), 3),
-            "p99Ms": round(percentile(latencies_ms, 0.99), 3), "maxMs": round(max(latencies_ms), 3)}
+    return ids
+
+
+def _statuses(client: redis.Redis, ids: list[str]) -> list[bytes | None]:
+    pipe = client.pipeline(transaction=False)
+    for job_id in ids:
+        pipe.hget(f"rq:job:{job_id}", "status")
+    return pipe.execute()
 
 
 def breakdown_us(client: redis.Redis, n: int = 1000) -> dict[str, float]:
@@ -265,7 +292,7 @@ def breakdown_us(client: redis.Redis, n: int = 1000) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--n", type=int, default=3000, help="jobs per throughput round")
-    parser.add_argument("--latency-n", type=int, default=400, help="jobs per latency round")
+    parser.add_argument("--latency-n", type=int, default=1000, help="jobs per mode and latency round")
     parser.add_argument("--rate", type=float, default=50.0, help="enqueue rate of the latency rounds (jobs/s)")
     parser.add_argument("--rounds", type=int, default=6,
                         help="rounds, each measuring both modes back to back; medians of the per-round ratios count")
@@ -292,9 +319,9 @@ def main() -> None:
             order = MODES if r % 2 == 0 else MODES[::-1]  # none always goes first
             for mode in order:
                 rounds[mode]["throughput"].append(throughput_round(client, url, mode, args.n, f"t{r}", work))
-            for mode in order:
-                rounds[mode]["latency"].append(latency_round(client, url, mode, args.latency_n, args.rate, f"l{r}",
-                                                             work))
+            latency = latency_round(client, url, args.latency_n, args.rate, f"l{r}", work)
+            for mode in MODES:
+                rounds[mode]["latency"].append(latency[mode])
     finally:
         client.close()
         server.cleanup()

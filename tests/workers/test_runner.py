@@ -9,15 +9,18 @@ from collections.abc import Iterator
 
 import pytest
 import redis
+from redis.client import Pipeline
+from rq.executions import prepare_execution as rq_prepare_execution
+from rq.job import Job
 from rq.queue import Queue
 from rq.utils import now as rq_now
 
 import workers.runner as runner
-from adapters.rqwire import COMPLETIONS_QUEUE, MsgspecJSONSerializer, TetherJob, tether_queue
+from adapters.rqwire import COMPLETIONS_QUEUE, ROUTE_JOB, MsgspecJSONSerializer, TetherJob, tether_queue
 from router.enqueue import ROUTE_RETRY_INTERVALS_S, route_retry
 from tests.router.factories import event
 from tests.support.waiting import wait_for
-from workers.runner import MAINTENANCE_INTERVAL_S, WorkerSpec, build_worker, run_scheduler_until
+from workers.runner import MAINTENANCE_INTERVAL_S, StartRead, WorkerSpec, build_worker, run_scheduler_until
 
 
 def test_the_cleanup_lock_lasts_one_maintenance_interval_and_is_released(
@@ -104,16 +107,80 @@ def test_the_in_thread_scheduler_takes_over_the_lock_of_a_scheduler_that_died(fa
         wait_for(lambda: job_id in queue.job_ids, timeout_s=10, what="the due job to be enqueued after the takeover")
 
 
+def _take(queue: Queue) -> Job:
+    taken = Queue.dequeue_any([queue], None, connection=queue.connection, job_class=TetherJob,
+                              serializer=MsgspecJSONSerializer)
+    assert taken is not None
+    return taken[0]
+
+
+def test_a_job_is_started_in_one_transaction_so_a_worker_killed_while_starting_it_leaves_it_queued(
+    real_redis: redis.Redis,
+) -> None:
+    queue = tether_queue(COMPLETIONS_QUEUE, real_redis)
+    job_id = queue.enqueue("router.jobs.route_completion", event(), retry=route_retry()).id
+    worker = build_worker(real_redis, WorkerSpec(name="router", queues=[COMPLETIONS_QUEUE]))
+    job = _take(queue)
+
+    worker.prepare_execution(job)  # RQ's first start step: here only queued, nothing written yet
+    assert job_id not in queue.started_job_registry and real_redis.keys("rq:execution:*") == []
+    assert job.get_status(refresh=True) == "queued"  # a SIGKILL now leaves it to RQ's intermediate-queue cleanup
+
+    worker.prepare_job_execution(job, remove_from_intermediate_queue=True)
+    assert job_id in queue.started_job_registry and job.get_status(refresh=True) == "started"
+    assert job_id not in queue.intermediate_queue.get_job_ids()
+
+
+def _started_with_read(client: redis.Redis, read: StartRead) -> Job:
+    worker = build_worker(client, WorkerSpec(name="router", queues=[COMPLETIONS_QUEUE],
+                                             start_reads={ROUTE_JOB: read}))
+    queue = tether_queue(COMPLETIONS_QUEUE, client)
+    queue.enqueue(ROUTE_JOB, event())
+    job = _take(queue)
+    worker.prepare_execution(job)
+    worker.prepare_job_execution(job)
+    assert job.get_status(refresh=True) == "started"
+    return job
+
+
+def test_a_start_read_is_made_in_the_start_transaction_and_left_on_the_job(real_redis: redis.Redis) -> None:
+    real_redis.set("some-key", "its value")
+
+    def read(job: Job, pipe: Pipeline) -> str:
+        pipe.get("some-key")
+        return "the tag"
+
+    assert _started_with_read(real_redis, read).start_read == ("the tag", b"its value")  # type: ignore[attr-defined]
+
+
+def test_a_start_read_whose_command_fails_gives_the_job_the_error(real_redis: redis.Redis) -> None:
+    def read(job: Job, pipe: Pipeline) -> str:
+        pipe.evalsha("0" * 40, 0)  # a script Redis does not have
+        return "tag"
+
+    tag, reply = _started_with_read(real_redis, read).start_read  # type: ignore[attr-defined]
+    assert tag == "tag" and isinstance(reply, redis.exceptions.NoScriptError)
+
+
+def test_a_start_read_that_raises_is_dropped_and_the_job_starts_without_it(real_redis: redis.Redis) -> None:
+    def read(job: Job, pipe: Pipeline) -> str:
+        pipe.set("half-queued", 1)
+        raise ValueError("cannot build the read")
+
+    job = _started_with_read(real_redis, read)
+    assert not hasattr(job, "start_read")
+    assert real_redis.exists("half-queued") == 0  # what it had queued was not sent
+
+
 def test_a_job_whose_worker_died_between_rqs_two_start_steps_is_retried_once_its_execution_expires(
     real_redis: redis.Redis,
 ) -> None:
     queue = tether_queue(COMPLETIONS_QUEUE, real_redis)
     job = queue.enqueue("router.jobs.route_completion", event(), retry=route_retry())
     dead = build_worker(real_redis, WorkerSpec(name="router", queues=[COMPLETIONS_QUEUE]))
-    taken = Queue.dequeue_any([queue], None, connection=real_redis, job_class=TetherJob,
-                              serializer=MsgspecJSONSerializer)
-    assert taken is not None and taken[0].id == job.id
-    dead.prepare_execution(taken[0])  # ... and SIGKILL: the job never became `started`
+    taken = _take(queue)
+    assert taken.id == job.id
+    rq_prepare_execution(dead, taken)  # stock RQ's first start step (an RQ worker, an older tether) ... and SIGKILL
     registry = queue.started_job_registry
     assert job.id in registry and job.id in queue.intermediate_queue.get_job_ids()
 
