@@ -13,6 +13,7 @@ from rq.queue import Queue
 
 from adapters.rqwire import COMPLETIONS_QUEUE, MsgspecJSONSerializer, TetherJob, tether_queue
 from bindings.config import parse_config
+from bindings.model import SessionBindingRecord
 from bindings.service import SessionBindingService
 from router.enqueue import enqueue_completion
 from router.start_read import StartSnapshot, binding_service, bindings_for, read_bindings_at_start
@@ -35,6 +36,14 @@ def svc(real_redis: redis.Redis) -> SessionBindingService:
     return SessionBindingService(real_redis, SPAWN_ON)
 
 
+@pytest.fixture
+def thread(real_redis: redis.Redis, svc: SessionBindingService) -> SessionBindingRecord:
+    """SESSION bound to thread-1 under channel 111, and a completion of SESSION waiting on the queue."""
+    record = svc.bind(target_session_key=SESSION, target_kind="subagent", conversation=conv("thread-1", parent="111"))
+    enqueue_completion(real_redis, event())
+    return record
+
+
 def _router(client: redis.Redis) -> TetherWorker:
     return build_worker(client, router_spec(client, SPAWN_ON))
 
@@ -51,11 +60,8 @@ def _start_next_job(client: redis.Redis, worker: TetherWorker) -> Job:
 
 
 def test_the_router_worker_reads_the_target_sessions_bindings_when_it_starts_the_job(
-    real_redis: redis.Redis, svc: SessionBindingService
+    real_redis: redis.Redis, thread: SessionBindingRecord
 ) -> None:
-    thread = svc.bind(target_session_key=SESSION, target_kind="subagent", conversation=conv("thread-1", parent="111"))
-    enqueue_completion(real_redis, event())
-
     job = _start_next_job(real_redis, _router(real_redis))
     assert job.get_status() == "started"
     session_key, reply = job.start_read  # type: ignore[attr-defined]
@@ -64,10 +70,8 @@ def test_the_router_worker_reads_the_target_sessions_bindings_when_it_starts_the
 
 
 def test_the_route_job_decides_from_the_bindings_read_at_its_start(
-    real_redis: redis.Redis, svc: SessionBindingService
+    real_redis: redis.Redis, svc: SessionBindingService, thread: SessionBindingRecord
 ) -> None:
-    thread = svc.bind(target_session_key=SESSION, target_kind="subagent", conversation=conv("thread-1", parent="111"))
-    enqueue_completion(real_redis, event())
     job = _start_next_job(real_redis, _router(real_redis))
     svc.unbind(binding_id=thread.binding_id)  # after the start: the job's snapshot still has it
 
@@ -78,10 +82,8 @@ def test_the_route_job_decides_from_the_bindings_read_at_its_start(
 
 
 def test_when_redis_lost_the_bindings_script_the_job_reads_live_and_routes_to_the_thread(
-    real_redis: redis.Redis, svc: SessionBindingService
+    real_redis: redis.Redis, thread: SessionBindingRecord
 ) -> None:
-    svc.bind(target_session_key=SESSION, target_kind="subagent", conversation=conv("thread-1", parent="111"))
-    enqueue_completion(real_redis, event())
     binding_service(real_redis)  # a router that has run before (it loaded the start read's script) ...
     real_redis.script_flush()  # ... and Redis restarted: the start read's EVALSHA gets NOSCRIPT
 
