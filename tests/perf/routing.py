@@ -18,7 +18,8 @@ delivery job). Each round, for each mode:
 options (description, retry policy) and the same event as argument; "router" is `tether worker router`
 (`workers.runner.run_worker` + `router_spec`), logging its JSON decision line per event as in production; "loop" is
 tether's worker class (`workers.runner.TetherWorker`, whose heartbeats and job start cost fewer round trips than
-RQ's) running the bare no-op. The headline ratios are router/bare, as issue 3 asks; `vsTetherLoop` gives
+RQ's, and whose per-job helpers cost less Python: `workers.rq_fastpaths`; the bare process never builds one, so it
+keeps RQ's) running the bare no-op. The headline ratios are router/bare, as issue 3 asks; `vsTetherLoop` gives
 router/loop, the cost of routing alone, so the worker loop's savings do not hide it.
 
 The headline ratios are the medians of the per-round ratios: on a shared, noisy machine two measurements minutes
