@@ -11,18 +11,29 @@ its platform and send one chunk of it. Every failure an adapter raises is one of
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
 import msgspec
 
 from adapters.payloads import Delivery
 from bindings.errors import TetherError
-from bindings.model import ConversationRef
+from bindings.model import ConversationRef, SessionBindingRecord
 
 
 class Capabilities(msgspec.Struct, frozen=True, kw_only=True):
+    """What the platform offers; the engine decides from it what to do after a send whose answer was lost.
+
+    - `idempotency_key`: the platform dedupes a resent chunk by a key tether chooses (Discord bot nonce, Matrix
+      transaction id, the webhook receiver's `webhook-id`): resend with the same key;
+    - `reconcile`: tether can find a sent message afterwards (`Adapter.reconcile`): look first, send only if absent;
+    - neither (Telegram): `channels.<channel>.unknownSend` decides: "resend" (at-least-once, the default) or
+      "dead-letter" (at-most-once, dead letter `unknown-send` for a person to check).
+    """
+
     placements: frozenset[str] = frozenset({"current"})  # "child": can create a conversation (thread)
-    idempotency_key: bool = False  # the platform dedupes a resent chunk by a key we choose (Discord nonce)
+    idempotency_key: bool = False
+    reconcile: bool = False
     max_message_length: int = 2000
 
 
@@ -81,5 +92,22 @@ class Adapter(Protocol):
     def validate(self, destination: ConversationRef) -> None:
         """Check the destination can receive (raise DestinationGone / PermanentError / RetryableError)."""
         ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class ConversationCheck(Protocol):
+    """The sweeper's look at a platform's bound conversations (archived, closed, deleted), one batch a pass.
+
+    Found through the entry-point group `tether.conversation_checks`, named for the channel; the factory takes the
+    configuration and a Redis client and is built once per sweeper process. `run_once` ends the bindings of
+    conversations that are gone (through `bindings`, with the reason the adapter documents), calls `on_ended` for
+    each ended record (the farewell), and returns counts for the sweeper's log line (`{"archived": 1, …}`).
+    """
+
+    channel: str
+
+    def run_once(self, on_ended: Callable[[SessionBindingRecord], object]) -> dict[str, int]: ...
 
     def close(self) -> None: ...

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 import msgspec
 
@@ -36,23 +36,47 @@ class ThreadBindings(_Section, frozen=True):
 
 
 class AccountConfig(_Section, frozen=True):
-    token: str | None = None  # "env:NAME" or "file:PATH"; never a literal in logs
+    """`channels.<name>.accounts.<id>`. Every secret is "env:NAME" or "file:PATH", read at use, never logged."""
+
+    token: str | None = None  # bot token (Discord, Slack, Telegram)
+    access_token: str | None = None  # Matrix
+    user_id: str | None = None  # Matrix: the bot's own user id (@bot:server)
+    url: str | None = None  # webhook: the receiver's endpoint
+    secret: str | None = None  # webhook: the signing secret (whsec_ + base64)
+    previous_secrets: list[str] = msgspec.field(default_factory=list)  # webhook: still signed with while rotating
+    headers: dict[str, str] = msgspec.field(default_factory=dict)  # webhook: extra request headers
+    allow_insecure: bool = False  # webhook: plain http:// to a non-loopback host
     thread_bindings: ThreadBindings = ThreadBindings()
 
 
 class RateLimitConfig(_Section, frozen=True):
     """`channels.<name>.rateLimit`: overrides of the platform adapter's rate-limit defaults; None = the default."""
 
-    global_per_second: int | None = None
-    invalid_request_ceiling: int | None = None  # per 10 minutes
+    global_per_second: float | None = None  # per bot / account, every conversation together
+    invalid_request_ceiling: int | None = None  # per 10 minutes (Discord)
     max_wait_seconds: float | None = None  # longer waits end the attempt as retryable
+    per_conversation_per_second: float | None = None  # sustained rate into one channel / chat / room
+    per_conversation_burst: int | None = None  # how many may go at once before the sustained rate applies
+    per_group_per_minute: int | None = None  # Telegram: messages per minute into one group
+
+
+UnknownSend = Literal["resend", "dead-letter"]
 
 
 class ChannelConfig(_Section, frozen=True):
     api_base: str | None = None
+    homeserver: str | None = None  # Matrix: the homeserver's base URL
     thread_bindings: ThreadBindings = ThreadBindings()
     rate_limit: RateLimitConfig = RateLimitConfig()
     accounts: dict[str, AccountConfig] = msgspec.field(default_factory=dict)
+    # A send whose answer was lost, on a platform with neither an idempotency key nor a way to find the message:
+    # "resend" (at-least-once, a duplicate is possible) or "dead-letter" (at-most-once, reason `unknown-send`).
+    unknown_send: UnknownSend = "resend"
+    max_chunk_chars: int | None = None  # None: the adapter's default; 0: never split (webhook)
+    thread_root_text: str | None = None  # Slack, Matrix: the root message of a child thread ("{label}")
+    topic_name: str | None = None  # Telegram: the name of a child forum topic ("{label}")
+    identity_prefix: bool = False  # Telegram: prefix "<username>: " to the first chunk
+    message_type: str | None = None  # Matrix: "m.text" (default) or "m.notice"
 
 
 class SessionConfig(_Section, frozen=True):
@@ -84,6 +108,16 @@ class MetricsConfig(_Section, frozen=True):
     port: int | None = None
 
 
+class ApiConfig(_Section, frozen=True):
+    """`tether api`: where it listens and who may call it."""
+
+    host: str = "127.0.0.1"
+    port: int = 8787
+    tokens: list[str] = msgspec.field(default_factory=list)  # bearer tokens, each "env:NAME" or "file:PATH"
+    max_request_bytes: int = 1024 * 1024
+    idempotency_hours: float = 24.0
+
+
 class TetherConfig(_Section, frozen=True):
     session: SessionConfig = SessionConfig()
     channels: dict[str, ChannelConfig] = msgspec.field(default_factory=dict)
@@ -92,6 +126,7 @@ class TetherConfig(_Section, frozen=True):
     delivery: DeliveryConfig = DeliveryConfig()
     bindings: BindingsConfig = BindingsConfig()
     metrics: MetricsConfig = MetricsConfig()
+    api: ApiConfig = ApiConfig()
 
     def thread_bindings(self, channel: str, account_id: str = "default") -> ResolvedThreadBindings:
         """Account overrides channel overrides session defaults overrides built-in defaults."""

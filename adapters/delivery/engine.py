@@ -62,6 +62,12 @@ def idempotency_key(delivery_id: str, index: int) -> str:
     return hashlib.sha256(f"{delivery_id}\x1f{index}".encode()).hexdigest()[:IDEMPOTENCY_KEY_CHARS]
 
 
+class UnknownSend(PermanentError):
+    """At-most-once channel, and the platform cannot say whether a lost send landed: a person must check."""
+
+    reason = "unknown-send"
+
+
 class LeaseLost(Exception):
     """The fencing token is stale: another worker holds the delivery now (internal control flow only)."""
 
@@ -136,9 +142,9 @@ class DeliveryEngine:
                                   idempotency_key=idempotency_key(did, index))
             if keeper.lost.is_set():
                 raise LeaseLost
-            if claim.inflight_chunk == index and not adapter.capabilities.idempotency_key:
+            if claim.inflight_chunk == index:
                 # The previous attempt began this send and never learned its outcome.
-                found = adapter.reconcile(chunk)
+                found = self._unknown_send(adapter, chunk)
                 if found is not None:
                     if index == len(texts) - 1:
                         return self._record_last(did, fence, index, found)
@@ -156,6 +162,23 @@ class DeliveryEngine:
         if message_ids is None:
             raise LeaseLost
         return message_ids
+
+    def _unknown_send(self, adapter: Adapter, chunk: OutboundChunk) -> str | None:
+        """A chunk whose last send has no known outcome: the id of the message if it is known to have landed, None
+        to send it (again). Raises UnknownSend where the channel is configured at-most-once and cannot tell."""
+        caps = adapter.capabilities
+        if caps.idempotency_key:
+            return None  # the platform answers a resend with the same key with the first message
+        if caps.reconcile:
+            return adapter.reconcile(chunk)
+        channel = chunk.delivery.destination.channel
+        settings = self.config.channels.get(channel)
+        if settings is not None and settings.unknown_send == "dead-letter":
+            raise UnknownSend(f"{channel}: chunk {chunk.index} may or may not have been delivered; the platform "
+                              f"cannot tell (channels.{channel}.unknownSend = \"dead-letter\")")
+        log.warning("resending a chunk whose earlier send has no known outcome; a duplicate is possible",
+                    extra={"deliveryId": chunk.delivery.delivery_id, "chunk": chunk.index, "channel": channel})
+        return None
 
     def _record(self, delivery_id: str, fence: int, index: int, message_id: str) -> None:
         if not self.ledger.record_chunk(delivery_id, fence, index, str(message_id), lease_ms=self.lease_ms):
@@ -183,6 +206,8 @@ class DeliveryEngine:
         if isinstance(exc, DestinationGone):
             self._end_binding(delivery)
             return self._die(delivery, claim, "destination-gone", error)
+        if isinstance(exc, UnknownSend):
+            return self._die(delivery, claim, "unknown-send", error)
         if isinstance(exc, PermanentError):
             return self._die(delivery, claim, exc.reason or "permanent", error)
         retry_after_s = exc.retry_after_s if isinstance(exc, RetryableError) else None

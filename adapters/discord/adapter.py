@@ -82,6 +82,7 @@ class DiscordAdapter:
         # Only the bot path has a platform idempotency key; webhook chunks are reconciled, so the engine must call
         # `reconcile` for a chunk whose outcome it does not know.
         idempotency_key=False,
+        reconcile=True,
         max_message_length=MAX_MESSAGE_CHARS,
     )
 

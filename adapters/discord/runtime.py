@@ -43,7 +43,7 @@ class DiscordSettings:
             c = channel.rate_limit
             rl = replace(
                 rl,
-                global_per_s=rl.global_per_s if c.global_per_second is None else c.global_per_second,
+                global_per_s=rl.global_per_s if c.global_per_second is None else int(c.global_per_second),
                 invalid_ceiling=rl.invalid_ceiling if c.invalid_request_ceiling is None else c.invalid_request_ceiling,
                 max_wait_s=rl.max_wait_s if c.max_wait_seconds is None else c.max_wait_seconds,
             )

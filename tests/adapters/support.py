@@ -52,7 +52,8 @@ class SentRecord(msgspec.Struct, frozen=True):
 
 class ProbeAdapter:
     channel = CHANNEL
-    capabilities = Capabilities(placements=frozenset({"current"}), idempotency_key=False, max_message_length=100)
+    capabilities = Capabilities(placements=frozenset({"current"}), idempotency_key=False, reconcile=True,
+                                max_message_length=100)
 
     def __init__(self, client: redis.Redis) -> None:
         self.client = client
