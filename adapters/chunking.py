@@ -10,8 +10,9 @@ Rules, in order of preference for where a chunk ends:
 3. a chunk that ends inside a ``` code block is closed with "\\n```" and the next chunk reopens it with "```lang\\n"
    (the language of the opening fence, when it has one), so every chunk renders as code where the original did.
 
-Length is counted in UTF-16 code units: a character outside the Basic Multilingual Plane (most emoji) counts twice.
-That is never less than Discord's own count, so a chunk within `max_len` is never refused as too long.
+Length is counted in the platform's unit (`unit`): UTF-16 code units by default (Discord, Telegram: a character
+outside the Basic Multilingual Plane, most emoji, counts twice, never less than their own count), code points
+(`"chars"`), or UTF-8 bytes (`"bytes"`, Matrix, whose events are limited in encoded size).
 
 The split is deterministic (the delivery ledger counts chunks, and a retry must see the same ones). Removing the added
 fence markup (`Part.prefix`/`Part.suffix`) from each chunk and concatenating gives back the text exactly.
@@ -21,7 +22,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 from bindings.errors import InvalidInput
 
@@ -44,32 +47,61 @@ class Part:
         return self.prefix + self.body + self.suffix
 
 
+Unit = Literal["utf16", "chars", "bytes"]
+
+
 def utf16_len(text: str) -> int:
     return len(text) + sum(1 for ch in text if ord(ch) > 0xFFFF)
 
 
-def split_message(text: str, max_len: int = 2000) -> list[str]:
-    """Split `text` into chunks of at most `max_len` UTF-16 code units; a text that fits is one chunk, unchanged."""
-    return [part.text for part in split_parts(text, max_len)]
+def _utf16_width(ch: str) -> int:
+    return 2 if ord(ch) > 0xFFFF else 1
 
 
-def split_parts(text: str, max_len: int = 2000) -> list[Part]:
+def _char_width(ch: str) -> int:
+    return 1
+
+
+def _utf8_width(ch: str) -> int:
+    # A lone surrogate (possible in a str decoded with surrogateescape) would be 3 bytes as WTF-8.
+    cp = ord(ch)
+    return 1 if cp < 0x80 else 2 if cp < 0x800 else 3 if cp < 0x10000 else 4
+
+
+_WIDTHS: dict[str, Callable[[str], int]] = {"utf16": _utf16_width, "chars": _char_width, "bytes": _utf8_width}
+
+
+def measure(text: str, unit: Unit = "utf16") -> int:
+    """The length of `text` in `unit`."""
+    width = _WIDTHS[unit]
+    return sum(width(ch) for ch in text)
+
+
+def split_message(text: str, max_len: int = 2000, unit: Unit = "utf16") -> list[str]:
+    """Split `text` into chunks of at most `max_len` in `unit`; a text that fits is one chunk, unchanged."""
+    return [part.text for part in split_parts(text, max_len, unit)]
+
+
+def split_parts(text: str, max_len: int = 2000, unit: Unit = "utf16") -> list[Part]:
+    if unit not in _WIDTHS:
+        raise InvalidInput("unit", f"must be one of {', '.join(_WIDTHS)}, got {unit!r}")
     if max_len < MIN_MAX_LEN:
         raise InvalidInput("max_len", f"must be at least {MIN_MAX_LEN}, got {max_len}")
-    if utf16_len(text) <= max_len:
+    width = _WIDTHS[unit]
+    if measure(text, unit) <= max_len:
         return [Part("", text, "")]
     parts: list[Part] = []
     pos = 0
     fence_lang: str | None = None  # None: outside a code block at `pos`; "" or a language: inside one
     while pos < len(text):
         prefix = "" if fence_lang is None else f"{FENCE}{fence_lang}\n"
-        budget = max_len - utf16_len(prefix)
-        if utf16_len(text[pos:]) <= budget:
+        budget = max_len - measure(prefix, unit)
+        if measure(text[pos:], unit) <= budget:
             parts.append(Part(prefix, text[pos:], ""))
             break
         # Reserve room for a closing fence whether or not the cut ends up inside a block: simpler than searching
         # twice, and four code units out of two thousand cost nothing.
-        end = _cut(text, pos, budget - len(_FENCE_CLOSE))
+        end = _cut(text, pos, budget - len(_FENCE_CLOSE), width)
         body = text[pos:end]
         fence_lang = _fence_state(body, fence_lang)
         parts.append(Part(prefix, body, "" if fence_lang is None else _FENCE_CLOSE))
@@ -92,9 +124,9 @@ def _fence_state(body: str, lang: str | None) -> str | None:
         i = j + len(FENCE)
 
 
-def _cut(text: str, pos: int, budget: int) -> int:
-    """The end (exclusive) of the next chunk starting at `pos`, at most `budget` UTF-16 units long."""
-    limit = _limit_index(text, pos, budget)
+def _cut(text: str, pos: int, budget: int, width: Callable[[str], int]) -> int:
+    """The end (exclusive) of the next chunk starting at `pos`, at most `budget` units long."""
+    limit = _limit_index(text, pos, budget, width)
     # Best first: after a newline, after other white space, at a grapheme boundary, at any safe code point boundary.
     for accept in (_after_newline, _after_space, _grapheme_boundary, _codepoint_boundary):
         for end in range(limit, pos, -1):
@@ -107,15 +139,15 @@ def _cut(text: str, pos: int, budget: int) -> int:
     return max(end, pos + 1)
 
 
-def _limit_index(text: str, pos: int, budget: int) -> int:
-    """The largest index `end` with utf16_len(text[pos:end]) <= budget."""
+def _limit_index(text: str, pos: int, budget: int, width: Callable[[str], int]) -> int:
+    """The largest index `end` with the width of text[pos:end] <= budget."""
     used = 0
     end = pos
     while end < len(text):
-        width = 2 if ord(text[end]) > 0xFFFF else 1
-        if used + width > budget:
+        w = width(text[end])
+        if used + w > budget:
             break
-        used += width
+        used += w
         end += 1
     return end
 

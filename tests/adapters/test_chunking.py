@@ -6,7 +6,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from adapters.chunking import FENCE, split_message, split_parts, utf16_len
+from adapters.chunking import FENCE, measure, split_message, split_parts, utf16_len
 from bindings.errors import InvalidInput
 
 # Text made of what breaks splitters: words, white space, newlines, fences, emoji (astral: two UTF-16 units),
@@ -40,6 +40,26 @@ def test_every_chunk_is_within_the_limit_in_utf16_units(text: str, max_len: int)
     for chunk in split_message(text, max_len):
         assert utf16_len(chunk) <= max_len
         assert len(chunk) <= max_len
+
+
+@settings(max_examples=200, deadline=None)
+@given(texts, limits, st.sampled_from(["chars", "bytes"]))
+def test_every_chunk_is_within_the_limit_in_the_platforms_own_unit(text: str, max_len: int, unit: str) -> None:
+    parts = split_parts(text, max_len, unit)  # type: ignore[arg-type]
+    assert "".join(p.body for p in parts) == text
+    for part in parts:
+        assert measure(part.text, unit) <= max_len  # type: ignore[arg-type]
+        if unit == "bytes":
+            assert len(part.text.encode("utf-8", "surrogatepass")) <= max_len
+
+
+def test_units_count_as_the_platforms_do() -> None:
+    text = "a\u00e9\u20ac😀"  # 1, 2, 3 and 4 UTF-8 bytes; the emoji is 2 UTF-16 units
+    assert (measure(text, "chars"), measure(text, "utf16"), measure(text, "bytes")) == (4, 5, 10)
+    # Two bytes a character; each chunk keeps room for a closing fence, so 14 characters (28 bytes) fit in 32.
+    assert [len(c.encode()) for c in split_message("é" * 40, 32, "bytes")] == [28, 28, 24]
+    with pytest.raises(InvalidInput, match="unit"):
+        split_message("x", 100, "words")  # type: ignore[arg-type]
 
 
 @settings(max_examples=200, deadline=None)

@@ -1,4 +1,4 @@
-"""Bot tokens: `env:` or `file:`, re-read at every use, stripped, never in an error message."""
+"""Secrets (tokens, signing secrets): `env:` or `file:`, re-read at every use, stripped, never in an error message."""
 
 from __future__ import annotations
 
@@ -6,7 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from adapters.discord.tokens import TokenNotConfigured, TokenSource, TokenUnavailable
+from adapters.discord.tokens import TokenSource
+from adapters.secrets import SecretNotConfigured as TokenNotConfigured
+from adapters.secrets import SecretSource, read_secret
+from adapters.secrets import SecretUnavailable as TokenUnavailable
 from bindings.config import parse_config
 from bindings.errors import ConfigError
 
@@ -59,3 +62,30 @@ def test_a_literal_or_malformed_token_is_a_config_error_naming_the_key_not_the_v
     assert "channels.discord.accounts.main.token" in str(err.value)
     if spec.startswith("literal"):
         assert spec not in str(err.value)
+
+
+def test_any_secret_field_of_any_channel_is_read_the_same_way(tmp_path: Path) -> None:
+    path = tmp_path / "matrix-token"
+    path.write_text("syt_abc\n")
+    config = parse_config(f'[channels.matrix.accounts.bot]\naccessToken = "file:{path}"\n')
+    source = SecretSource(config, "matrix", field="access_token")
+    assert source.accounts() == ["bot"]
+    assert source.describe("bot") == f"file:{path}"
+    assert source.get("bot") == "syt_abc"
+
+
+def test_a_literal_secret_of_another_field_names_its_camel_case_key() -> None:
+    config = parse_config('[channels.webhook.accounts.bridge]\nsecret = "whsec_literal"\n')
+    with pytest.raises(ConfigError) as err:
+        SecretSource(config, "webhook", field="secret")
+    assert "channels.webhook.accounts.bridge.secret" in str(err.value)
+    assert "whsec_literal" not in str(err.value)
+
+
+def test_a_one_off_secret_is_read_from_its_spec_and_errors_name_the_key_only() -> None:
+    assert read_secret("env:API_TOKEN", field="api.tokens[0]", env={"API_TOKEN": " t0k "}) == "t0k"
+    with pytest.raises(TokenUnavailable) as err:
+        read_secret("env:API_TOKEN", field="api.tokens[0]", env={})
+    assert "api.tokens[0]" in str(err.value)
+    with pytest.raises(ConfigError):
+        read_secret("plain-value", field="api.tokens[0]")
