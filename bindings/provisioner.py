@@ -26,7 +26,11 @@ class ProvisionedConversation(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class ConversationProvisioner(Protocol):
-    """Creates a child conversation (a Discord thread, …) under `parent.conversation_id`'s channel."""
+    """Creates a child conversation (a Discord thread, …) under `parent.parent_conversation_id`.
+
+    `parent` is the caller's normalised reference with `conversation_id` None: the service refuses a child bind
+    without `parent_conversation_id` before any provisioner is called, so that is the one field to read.
+    """
 
     def provision(
         self, parent: ConversationRef, *, label: str | None, target_session_key: str

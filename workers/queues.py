@@ -12,7 +12,7 @@ from rq.worker import Worker
 from adapters.rqwire import COMPLETIONS_QUEUE, DELIVER_QUEUE_PREFIX, MsgspecJSONSerializer, TetherJob, tether_queue
 
 
-class QueueState(msgspec.Struct, frozen=True, kw_only=True):
+class QueueState(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     name: str
     depth: int
     oldest_enqueued_at: str | None  # ISO 8601 UTC
@@ -47,7 +47,7 @@ def queue_state(client: redis.Redis, name: str, now: dt.datetime | None = None) 
     )
 
 
-class WorkerState(msgspec.Struct, frozen=True, kw_only=True):
+class WorkerState(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     name: str
     queues: list[str]
     state: str

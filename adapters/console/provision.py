@@ -21,11 +21,12 @@ class ConsoleProvisioner:
 
     def provision(self, parent: ConversationRef, *, label: str | None,
                   target_session_key: str) -> ProvisionedConversation:
-        if not parent.conversation_id:
-            raise ProvisioningError("console: a child thread needs the parent's conversation id")
+        parent_id = parent.parent_conversation_id
+        if not parent_id:
+            raise ProvisioningError("console: a child thread needs the parent conversation (parent_conversation_id)")
         n = int(self.client.incr(keys.console_threads()))
         metadata = {"threadName": (label or target_session_key)[:100]}
-        return ProvisionedConversation(conversation_id=f"{parent.conversation_id}/thread-{n}", metadata=metadata)
+        return ProvisionedConversation(conversation_id=f"{parent_id}/thread-{n}", metadata=metadata)
 
 
 def make_provisioner(config: TetherConfig, client: redis.Redis) -> ConsoleProvisioner:

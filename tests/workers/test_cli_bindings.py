@@ -67,6 +67,7 @@ def test_bad_input_is_an_error_naming_the_field(cli: CliRunner) -> None:
 
 
 def test_child_placement_without_a_provisioner_is_a_clear_error(cli: CliRunner) -> None:
-    result = cli.invoke(main, ["bind", "--session", "s", "--channel", "console", "--parent", "general", "--child"])
+    result = cli.invoke(main, ["bind", "--session", "s", "--channel", "nowhere", "--parent", "general", "--child"])
     assert result.exit_code == 1
-    assert "console" in result.output
+    assert "no conversation provisioner" not in result.output  # said in the user's words, not the class name
+    assert "'nowhere'" in result.output and "placement 'current'" in result.output

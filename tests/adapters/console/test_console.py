@@ -81,13 +81,15 @@ def test_capabilities_name_child_placement_and_the_idempotency_key(any_redis: re
 
 def test_the_provisioner_creates_distinct_child_threads(any_redis: redis.Redis) -> None:
     prov = ConsoleProvisioner(any_redis)
-    parent = ConversationRef(channel="console", conversation_id="main")
+    parent = ConversationRef(channel="console", parent_conversation_id="main")  # as the binding service hands it
     a = prov.provision(parent, label="research", target_session_key="s1")
     b = prov.provision(parent, label=None, target_session_key="s2")
     assert a.conversation_id != b.conversation_id and a.conversation_id.startswith("main/thread-")
     assert a.metadata == {"threadName": "research"}
     with pytest.raises(ProvisioningError):
         prov.provision(ConversationRef(channel="console"), label=None, target_session_key="s3")
+    with pytest.raises(ProvisioningError):  # the parent belongs in parent_conversation_id, as for every platform
+        prov.provision(ConversationRef(channel="console", conversation_id="main"), label=None, target_session_key="s4")
 
 
 @pytest.fixture
