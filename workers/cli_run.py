@@ -45,7 +45,8 @@ def run(demo: bool, redis_url: str | None) -> None:
         env = dict(os.environ)
     embedded = Embedded(url, env=env)
     stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    # SIGHUP too: closing the terminal must not leave the workers and the private redis-server running.
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, lambda *_: stop.set())
     embedded.start()
     where = describe_url(embedded.url) if embedded.url else "memory"
