@@ -1,1 +1,2 @@
-"""Platform adapters, the delivery ledger, dead letters and the RQ wiring they share."""
+"""Platform adapters: the adapter protocol and registry, helpers platforms share, the delivery engine (`delivery/`)
+and one package per platform."""

@@ -15,7 +15,7 @@ import redis
 from rq.job import Job, Retry
 from rq.queue import Queue
 
-from adapters.rqwire import COMPLETIONS_QUEUE, ROUTE_JOB, tether_queue
+from adapters.delivery.rqwire import COMPLETIONS_QUEUE, ROUTE_JOB, tether_queue
 from bindings.clock import SYSTEM_CLOCK, Clock
 from bindings.connection import connect
 from bindings.errors import InvalidInput

@@ -25,12 +25,12 @@ from rq import get_current_job
 from rq.exceptions import DeserializationError
 from rq.job import Job
 
-from adapters.deadletter import DeadLetter, DeadLetterQueue, router_dead_letter_id
+from adapters.delivery.deadletter import DeadLetter, DeadLetterQueue, router_dead_letter_id
 from adapters.delivery.handoff import finish_hand_off, hand_off, prepare_hand_off
+from adapters.delivery.rqwire import ForbiddenJobFunction
 from adapters.payloads import delivery_id_for
 from adapters.redact import redact
 from adapters.registry import has_adapter
-from adapters.rqwire import ForbiddenJobFunction
 from bindings.clock import SYSTEM_CLOCK, Clock
 from bindings.config import TetherConfig
 from bindings.errors import InvalidInput

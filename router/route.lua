@@ -1,6 +1,6 @@
 -- route.lua: dedupe a completion event by its id and keep its first routing decision (sticky), atomically; given a
 -- hand-off (KEYS[4..], ARGV[14..]), hand the delivery of a new decision off in the same step, through
--- `ledger_open` (adapters/ledger_open_fn.lua, prepended when this script is loaded): a new decision never exists
+-- `ledger_open` (adapters/delivery/ledger_open_fn.lua, prepended when this script is loaded): a new decision never exists
 -- without its delivery. A sticky decision (a retry, a replay) is handed off by the caller, after this script.
 -- KEYS[1] event hash          tether:{r}:ev:<eventId>
 -- KEYS[2] decisions stream    tether:{r}:decisions

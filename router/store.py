@@ -18,7 +18,7 @@ import redis
 from redis.commands.core import Script
 
 from adapters.delivery.handoff import HandOffCall
-from adapters.ledger import open_function_lua
+from adapters.delivery.ledger import open_function_lua
 from adapters.payloads import RouteMode
 from bindings.model import ConversationRef, SessionBindingRecord
 from router import keys

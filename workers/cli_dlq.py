@@ -16,10 +16,10 @@ import redis
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from adapters.deadletter import DeadLetter, DeadLetterQueue, matches
+from adapters.delivery.deadletter import DeadLetter, DeadLetterQueue, matches
+from adapters.delivery.ledger import Ledger
 from adapters.delivery.replay import ReplayResult, purge_letters, replay_delivery_letter
 from adapters.delivery.settings import process_config
-from adapters.ledger import Ledger
 from bindings.config import TetherConfig
 from bindings.connection import connect
 from bindings.errors import TetherError

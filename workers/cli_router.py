@@ -8,8 +8,8 @@ from typing import Any
 import click
 import msgspec
 
-from adapters.deadletter import DeadLetter, DeadLetterQueue, router_dead_letter_id
-from adapters.ledger import Ledger, LedgerRecord
+from adapters.delivery.deadletter import DeadLetter, DeadLetterQueue, router_dead_letter_id
+from adapters.delivery.ledger import Ledger, LedgerRecord
 from bindings.connection import connect
 from bindings.errors import InvalidInput
 from router.enqueue import PreparedEvent, enqueue_prepared, prepare_event

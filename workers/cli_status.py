@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 import msgspec
 
-from adapters.deadletter import DeadLetterQueue
+from adapters.delivery.deadletter import DeadLetterQueue
 from bindings.connection import connect, describe_url, resolve_url
 from bindings.service import SessionBindingService
 from workers.output import echo_json, print_table

@@ -14,7 +14,7 @@ from collections.abc import Callable
 import click
 import redis
 
-from adapters.ledger import Ledger, LedgerRecord
+from adapters.delivery.ledger import Ledger, LedgerRecord
 from bindings.config import load_config
 from bindings.model import ConversationRef
 from bindings.service import SessionBindingService

@@ -17,7 +17,7 @@ from prometheus_client import REGISTRY, start_http_server
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from adapters.deadletter import DeadLetterQueue
+from adapters.delivery.deadletter import DeadLetterQueue
 from bindings.config import TetherConfig
 from workers.queues import tether_queue_names
 
@@ -31,7 +31,7 @@ class RedisStateCollector(Collector):
     def collect(self) -> Iterator[GaugeMetricFamily]:
         try:
             depth = GaugeMetricFamily("tether_queue_depth", "Jobs waiting in a tether queue", labels=["queue"])
-            from adapters.rqwire import tether_queue
+            from adapters.delivery.rqwire import tether_queue
 
             for name in tether_queue_names(self.client):
                 depth.add_metric([name], tether_queue(name, self.client).count)

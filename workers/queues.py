@@ -9,7 +9,13 @@ import redis
 from rq.queue import Queue
 from rq.worker import Worker
 
-from adapters.rqwire import COMPLETIONS_QUEUE, DELIVER_QUEUE_PREFIX, MsgspecJSONSerializer, TetherJob, tether_queue
+from adapters.delivery.rqwire import (
+    COMPLETIONS_QUEUE,
+    DELIVER_QUEUE_PREFIX,
+    MsgspecJSONSerializer,
+    TetherJob,
+    tether_queue,
+)
 
 
 class QueueState(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):

@@ -30,7 +30,7 @@ import rq.serializers
 import rq.utils
 from rq.serializers import Serializer
 
-from adapters.rqwire import MsgspecJSONSerializer
+from adapters.delivery.rqwire import MsgspecJSONSerializer
 
 _RQ_TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z\Z", re.ASCII)  # rq.utils._TIMESTAMP_FORMAT
 

@@ -27,7 +27,7 @@ from rq.timeouts import TimerDeathPenalty
 from rq.utils import now as rq_now
 from rq.worker import SimpleWorker, WorkerStatus
 
-from adapters.rqwire import MsgspecJSONSerializer, TetherJob, tether_queue
+from adapters.delivery.rqwire import MsgspecJSONSerializer, TetherJob, tether_queue
 from workers import rq_fastpaths
 
 log = logging.getLogger("tether.worker")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import redis
 
-from adapters.rqwire import COMPLETIONS_QUEUE, ROUTE_JOB
+from adapters.delivery.rqwire import COMPLETIONS_QUEUE, ROUTE_JOB
 from bindings.config import TetherConfig
 from router.jobs import handle_route_failure
 from router.start_read import read_bindings_at_start

@@ -21,8 +21,8 @@ from typing import TextIO
 import msgspec
 import redis
 
-from adapters import keys
 from adapters.chunking import split_message
+from adapters.console import keys
 from adapters.protocol import Capabilities, OutboundChunk, PermanentError
 from bindings.clock import SYSTEM_CLOCK, Clock
 from bindings.config import TetherConfig

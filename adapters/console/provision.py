@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import redis
 
-from adapters import keys
+from adapters.console import keys
 from bindings.config import TetherConfig
 from bindings.errors import ProvisioningError
 from bindings.model import ConversationRef

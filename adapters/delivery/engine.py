@@ -23,12 +23,12 @@ from typing import Literal, NoReturn
 import msgspec
 import redis
 
-from adapters.deadletter import DeadLetter
+from adapters.delivery.deadletter import DeadLetter
 from adapters.delivery.leases import RENEWER, Held
+from adapters.delivery.ledger import Claim, Ledger, clean_error
 from adapters.delivery.metrics import record_outcome
 from adapters.delivery.retry import RetryPolicy
 from adapters.delivery.settings import job_id_for, lease_ms, retention_s
-from adapters.ledger import Claim, Ledger, clean_error
 from adapters.payloads import Delivery
 from adapters.protocol import Adapter, DestinationGone, OutboundChunk, PermanentError, RetryableError
 from bindings.clock import SYSTEM_CLOCK, Clock

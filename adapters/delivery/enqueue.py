@@ -9,9 +9,9 @@ import msgspec
 import redis
 from rq.exceptions import DuplicateJobError
 
-from adapters.ledger import JobSpec
+from adapters.delivery.ledger import JobSpec
+from adapters.delivery.rqwire import DELIVER_JOB, deliver_queue_name, rq_timestamp, tether_queue
 from adapters.payloads import Delivery
-from adapters.rqwire import DELIVER_JOB, deliver_queue_name, rq_timestamp, tether_queue
 
 JOB_TIMEOUT_S = 600  # a job that long is stuck; the lease reaper has long since handed the delivery on
 RESULT_TTL_S = 3600

@@ -13,10 +13,10 @@ from typing import Any
 
 from rq.exceptions import DeserializationError
 
-from adapters.deadletter import DeadLetter, DeadLetterQueue, payload_dead_letter_id
+from adapters.delivery.deadletter import DeadLetter, DeadLetterQueue, payload_dead_letter_id
 from adapters.delivery.jobs import InvalidDeliveryPayload
-from adapters.ledger import clean_error
-from adapters.rqwire import ForbiddenJobFunction
+from adapters.delivery.ledger import clean_error
+from adapters.delivery.rqwire import ForbiddenJobFunction
 from bindings.clock import SYSTEM_CLOCK
 
 log = logging.getLogger("tether.delivery")

@@ -14,7 +14,7 @@ from typing import Final
 
 import redis
 
-from adapters.ledger import Ledger
+from adapters.delivery.ledger import Ledger
 
 log = logging.getLogger("tether.delivery")
 

@@ -7,7 +7,7 @@ import logging
 import redis
 from prometheus_client import Counter, Histogram
 
-from adapters import keys
+from adapters.delivery import keys
 
 log = logging.getLogger("tether.delivery")
 

@@ -22,9 +22,9 @@ from rq.exceptions import NoSuchJobError
 from rq.job import JobStatus
 
 from adapters.delivery.enqueue import enqueue_delivery
+from adapters.delivery.ledger import Ledger
+from adapters.delivery.rqwire import MsgspecJSONSerializer, TetherJob
 from adapters.delivery.settings import job_id_for, lease_ms, retention_s
-from adapters.ledger import Ledger
-from adapters.rqwire import MsgspecJSONSerializer, TetherJob
 from bindings.clock import SYSTEM_CLOCK, Clock
 from bindings.config import TetherConfig
 

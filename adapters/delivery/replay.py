@@ -17,11 +17,11 @@ from typing import Literal
 import msgspec
 import redis
 
-from adapters.deadletter import DeadLetter, DeadLetterQueue
+from adapters.delivery.deadletter import DeadLetter, DeadLetterQueue
 from adapters.delivery.enqueue import enqueue_delivery
 from adapters.delivery.handoff import hand_off
+from adapters.delivery.ledger import Ledger
 from adapters.delivery.settings import job_id_for, lease_ms, process_config, retention_s
-from adapters.ledger import Ledger
 from bindings.clock import SYSTEM_CLOCK, Clock
 from bindings.config import TetherConfig
 

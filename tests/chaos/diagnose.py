@@ -8,8 +8,8 @@ from typing import Any
 
 import redis
 
-from adapters import keys as adapter_keys
-from adapters.rqwire import COMPLETIONS_QUEUE, tether_queue
+from adapters.delivery import keys as adapter_keys
+from adapters.delivery.rqwire import COMPLETIONS_QUEUE, tether_queue
 from router.store import load_decision
 
 ROUTE_PREFIX = "route "  # router.enqueue gives every route job the description "route <eventId>"

@@ -43,8 +43,8 @@ from typing import Any
 
 import redis
 
-from adapters import keys as adapter_keys
-from adapters.deadletter import DeadLetterQueue
+from adapters.delivery import keys as adapter_keys
+from adapters.delivery.deadletter import DeadLetterQueue
 from bindings.config import load_config
 from bindings.connection import connect
 from bindings.service import SessionBindingService

@@ -16,8 +16,8 @@ from typing import Any
 
 import redis
 
-from adapters import keys as adapter_keys
-from adapters.deadletter import DeadLetter
+from adapters.delivery import keys as adapter_keys
+from adapters.delivery.deadletter import DeadLetter
 from tests.chaos.scenario import PlannedEvent, World
 from tests.fakes.discord_model import Message
 

@@ -49,9 +49,9 @@ from rq.queue import Queue
 from rq.worker import SimpleWorker
 
 from adapters.delivery.enqueue import FAILURE_TTL_S, JOB_TIMEOUT_S, RESULT_TTL_S
+from adapters.delivery.rqwire import MsgspecJSONSerializer, deliver_queue_name
 from adapters.delivery.settings import job_id_for
 from adapters.payloads import delivery_id_for
-from adapters.rqwire import MsgspecJSONSerializer, deliver_queue_name
 from bindings.config import parse_config
 from bindings.connection import connect
 from bindings.model import ConversationRef

@@ -35,7 +35,7 @@ from typing import Any
 import redis
 
 from adapters.delivery.handoff import hand_off
-from adapters.ledger import Ledger, LedgerRecord
+from adapters.delivery.ledger import Ledger, LedgerRecord
 from adapters.payloads import Content, Delivery, Identity, delivery_id_for
 from bindings.config import TetherConfig, load_config
 from bindings.connection import connect

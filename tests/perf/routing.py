@@ -53,7 +53,7 @@ import redis
 from rq.job import Job
 from rq.worker import SimpleWorker
 
-from adapters.rqwire import COMPLETIONS_QUEUE, MsgspecJSONSerializer, tether_queue
+from adapters.delivery.rqwire import COMPLETIONS_QUEUE, MsgspecJSONSerializer, tether_queue
 from bindings.config import parse_config
 from bindings.connection import connect
 from bindings.model import ConversationRef

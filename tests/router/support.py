@@ -10,8 +10,8 @@ from pathlib import Path
 
 import redis
 
+from adapters.delivery.rqwire import MsgspecJSONSerializer, TetherJob, deliver_queue_name, tether_queue
 from adapters.payloads import DELIVERY_DECODER, Delivery
-from adapters.rqwire import MsgspecJSONSerializer, TetherJob, deliver_queue_name, tether_queue
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import redis
 from click.testing import CliRunner, Result
 
-from adapters.rqwire import COMPLETIONS_QUEUE, tether_queue
+from adapters.delivery.rqwire import COMPLETIONS_QUEUE, tether_queue
 from bindings.config import parse_config
 from bindings.service import SessionBindingService
 from router.jobs import route

@@ -13,10 +13,10 @@ import msgspec
 import pytest
 import redis
 
-from adapters.deadletter import DeadLetterQueue, router_dead_letter_id
+from adapters.delivery.deadletter import DeadLetterQueue, router_dead_letter_id
+from adapters.delivery.rqwire import COMPLETIONS_QUEUE, ROUTE_JOB, tether_queue
 from adapters.payloads import delivery_id_for
 from adapters.registry import register_adapter
-from adapters.rqwire import COMPLETIONS_QUEUE, ROUTE_JOB, tether_queue
 from bindings.clock import ManualClock
 from bindings.config import parse_config
 from bindings.model import SessionBindingRecord

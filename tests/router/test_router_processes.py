@@ -11,8 +11,8 @@ import pytest
 import redis
 from rq.worker import Worker
 
-from adapters.deadletter import DeadLetterQueue
-from adapters.rqwire import COMPLETIONS_QUEUE, tether_queue
+from adapters.delivery.deadletter import DeadLetterQueue
+from adapters.delivery.rqwire import COMPLETIONS_QUEUE, tether_queue
 from bindings.config import parse_config
 from bindings.service import SessionBindingService
 from router.enqueue import enqueue_completions

@@ -11,7 +11,7 @@ import redis
 from rq.job import Job
 from rq.queue import Queue
 
-from adapters.rqwire import COMPLETIONS_QUEUE, MsgspecJSONSerializer, TetherJob, tether_queue
+from adapters.delivery.rqwire import COMPLETIONS_QUEUE, MsgspecJSONSerializer, TetherJob, tether_queue
 from bindings.config import parse_config
 from bindings.model import SessionBindingRecord
 from bindings.service import SessionBindingService

@@ -11,11 +11,11 @@ import pytest
 import redis
 from click.testing import CliRunner, Result
 
-from adapters import keys
-from adapters.deadletter import DeadLetter, DeadLetterQueue, router_dead_letter_id
+from adapters.delivery import keys
+from adapters.delivery.deadletter import DeadLetter, DeadLetterQueue, router_dead_letter_id
 from adapters.delivery.handoff import hand_off
-from adapters.ledger import Ledger
-from adapters.rqwire import COMPLETIONS_QUEUE, tether_queue
+from adapters.delivery.ledger import Ledger
+from adapters.delivery.rqwire import COMPLETIONS_QUEUE, tether_queue
 from bindings.config import TetherConfig
 from tests.adapters import fixtures
 from tests.adapters.fixtures import Drain

@@ -5,7 +5,7 @@ from __future__ import annotations
 import redis
 from prometheus_client import CollectorRegistry, generate_latest
 
-from adapters.deadletter import DeadLetter, DeadLetterQueue
+from adapters.delivery.deadletter import DeadLetter, DeadLetterQueue
 from bindings.config import parse_config
 from bindings.model import ConversationRef
 from bindings.service import SessionBindingService

@@ -18,7 +18,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from rq.serializers import JSONSerializer
 
-from adapters.rqwire import COMPLETIONS_QUEUE, MsgspecJSONSerializer
+from adapters.delivery.rqwire import COMPLETIONS_QUEUE, MsgspecJSONSerializer
 from router.enqueue import enqueue_completion
 from tests.router.factories import event
 from workers import rq_fastpaths

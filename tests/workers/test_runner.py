@@ -16,7 +16,7 @@ from rq.queue import Queue
 from rq.utils import now as rq_now
 
 import workers.runner as runner
-from adapters.rqwire import COMPLETIONS_QUEUE, ROUTE_JOB, MsgspecJSONSerializer, TetherJob, tether_queue
+from adapters.delivery.rqwire import COMPLETIONS_QUEUE, ROUTE_JOB, MsgspecJSONSerializer, TetherJob, tether_queue
 from router.enqueue import ROUTE_RETRY_INTERVALS_S, route_retry
 from tests.router.factories import event
 from tests.support.waiting import wait_for

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import redis
 
-from adapters.ledger import Ledger
+from adapters.delivery.ledger import Ledger
 from bindings.clock import ManualClock
 from bindings.config import parse_config
 from bindings.model import ConversationRef

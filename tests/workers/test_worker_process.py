@@ -11,7 +11,7 @@ from pathlib import Path
 
 import redis
 
-from adapters.rqwire import COMPLETIONS_QUEUE, tether_queue
+from adapters.delivery.rqwire import COMPLETIONS_QUEUE, tether_queue
 from router.store import load_decision
 from tests.router.factories import event
 from tests.support.redis_server import RedisServer

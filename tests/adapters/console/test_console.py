@@ -15,8 +15,8 @@ from adapters.console.provision import ConsoleProvisioner
 from adapters.delivery.engine import idempotency_key
 from adapters.delivery.handoff import hand_off
 from adapters.delivery.jobs import close_adapters
+from adapters.delivery.ledger import Ledger
 from adapters.delivery.settings import set_process_config
-from adapters.ledger import Ledger
 from adapters.payloads import Content, Delivery, Identity, delivery_id_for
 from adapters.protocol import OutboundChunk
 from bindings.config import TetherConfig

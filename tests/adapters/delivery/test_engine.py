@@ -8,13 +8,13 @@ import pytest
 import redis
 from rq.registry import FailedJobRegistry
 
-from adapters.deadletter import DeadLetterQueue
+from adapters.delivery.deadletter import DeadLetterQueue
 from adapters.delivery.handoff import hand_off
+from adapters.delivery.ledger import Ledger
 from adapters.delivery.reaper import reap_expired_leases
 from adapters.delivery.replay import replay_delivery_letter
+from adapters.delivery.rqwire import MsgspecJSONSerializer, deliver_queue_name, tether_queue
 from adapters.delivery.settings import job_id_for
-from adapters.ledger import Ledger
-from adapters.rqwire import MsgspecJSONSerializer, deliver_queue_name, tether_queue
 from bindings.config import TetherConfig
 from bindings.model import ConversationRef
 from bindings.service import SessionBindingService
@@ -133,7 +133,7 @@ def test_replay_of_a_delivered_record_sends_nothing(probe_env: redis.Redis, drai
     d = make_delivery()
     hand_off(probe_env, d)
     drain()
-    from adapters.deadletter import DeadLetter
+    from adapters.delivery.deadletter import DeadLetter
 
     stale = DeadLetter(id=d.delivery_id, event_id=d.event_id, delivery_id=d.delivery_id, reason="forbidden",
                        attempts=1, last_error=None, destination=d.destination, dead_at=0, source="delivery",

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import redis
 
-from adapters import keys
+from adapters.delivery import keys
 from adapters.delivery.handoff import hand_off
+from adapters.delivery.ledger import Ledger
+from adapters.delivery.rqwire import DELIVER_JOB, deliver_queue_name, tether_queue
 from adapters.delivery.settings import job_id_for
-from adapters.ledger import Ledger
-from adapters.rqwire import DELIVER_JOB, deliver_queue_name, tether_queue
 from bindings.config import TetherConfig
 from tests.adapters.fixtures import Drain
 from tests.adapters.support import CHANNEL, make_delivery, sent

@@ -7,7 +7,7 @@ import threading
 import redis
 
 from adapters.delivery.leases import LeaseRenewer
-from adapters.ledger import Ledger
+from adapters.delivery.ledger import Ledger
 from tests.adapters.support import make_delivery
 from tests.support.waiting import wait_for
 

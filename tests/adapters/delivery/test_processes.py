@@ -16,12 +16,12 @@ import pytest
 import redis
 from rq.worker import Worker
 
-from adapters.deadletter import DeadLetterQueue
+from adapters.delivery.deadletter import DeadLetterQueue
 from adapters.delivery.handoff import hand_off
+from adapters.delivery.ledger import Ledger
 from adapters.delivery.metrics import stats
+from adapters.delivery.rqwire import DELIVER_JOB, deliver_queue_name, tether_queue
 from adapters.delivery.settings import job_id_for
-from adapters.ledger import Ledger
-from adapters.rqwire import DELIVER_JOB, deliver_queue_name, tether_queue
 from bindings.config import TetherConfig
 from tests.adapters.fixtures import make_config
 from tests.adapters.support import CHANNEL, STARTED, make_delivery, script, sent, worker_main, write_config

@@ -5,9 +5,9 @@ from __future__ import annotations
 import redis
 
 from adapters.delivery.handoff import hand_off
+from adapters.delivery.ledger import Ledger
 from adapters.delivery.reaper import reap_expired_leases
-from adapters.ledger import Ledger
-from adapters.rqwire import deliver_queue_name, tether_queue
+from adapters.delivery.rqwire import deliver_queue_name, tether_queue
 from bindings.clock import ManualClock
 from bindings.config import TetherConfig
 from tests.adapters.support import CHANNEL, make_delivery

@@ -1,5 +1,5 @@
 -- ledger_complete.lua: mark the delivery delivered once every chunk is recorded, for the current token holder only
--- (`ledger_complete`, adapters/ledger_complete_fn.lua, prepended when this script is loaded).
+-- (`ledger_complete`, adapters/delivery/ledger_complete_fn.lua, prepended when this script is loaded).
 -- KEYS[1] ledger record          tether:delivery:{id}
 -- KEYS[2] watch index            tether:deliveries:watch
 -- ARGV[1] delivery id            ARGV[2] fencing token         ARGV[3] now (ms)

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 import redis
 
-from adapters import keys
-from adapters.deadletter import DeadLetter, DeadLetterQueue
-from adapters.ledger import Ledger
+from adapters.delivery import keys
+from adapters.delivery.deadletter import DeadLetter, DeadLetterQueue
+from adapters.delivery.ledger import Ledger
 from bindings.clock import ManualClock
 from tests.adapters.support import SECRET_ERROR, make_delivery
 

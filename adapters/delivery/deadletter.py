@@ -13,7 +13,7 @@ from typing import Any, Literal
 import msgspec
 import redis
 
-from adapters import keys
+from adapters.delivery import keys
 from adapters.payloads import Delivery
 from adapters.redact import redact
 from bindings.model import ConversationRef

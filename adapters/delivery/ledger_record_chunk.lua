@@ -1,6 +1,6 @@
 -- ledger_record_chunk.lua: record that chunk `index` reached the platform as message `message id`, only for the
 -- holder of the current fencing token and only for the next chunk in order; given a retention (ARGV[7]), also
--- complete the delivery when that was its last chunk (`ledger_complete`, adapters/ledger_complete_fn.lua, prepended
+-- complete the delivery when that was its last chunk (`ledger_complete`, adapters/delivery/ledger_complete_fn.lua, prepended
 -- when this script is loaded), so a single-chunk send ends in one round trip.
 -- KEYS[1] ledger record          tether:delivery:{id}
 -- KEYS[2] watch index            tether:deliveries:watch

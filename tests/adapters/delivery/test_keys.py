@@ -1,8 +1,8 @@
-"""The adapters package's Redis keys, pinned: changing one strands the data already in Redis."""
+"""The delivery engine's Redis keys, pinned: changing one strands the data already in Redis."""
 
 from __future__ import annotations
 
-from adapters import keys
+from adapters.delivery import keys
 
 
 def test_key_strings_are_pinned() -> None:
@@ -11,5 +11,3 @@ def test_key_strings_are_pinned() -> None:
     assert keys.delivery("d-1") == "tether:delivery:d-1"
     assert keys.delivery_watch() == "tether:deliveries:watch"
     assert keys.delivery_stats() == "tether:stats:deliveries"
-    assert keys.console_sent("k") == "tether:console:sent:k"
-    assert keys.console_threads() == "tether:console:threads"

@@ -8,7 +8,7 @@ import zlib
 import pytest
 import redis
 
-from adapters.rqwire import (
+from adapters.delivery.rqwire import (
     COMPLETIONS_QUEUE,
     DELIVER_JOB,
     ROUTE_JOB,

@@ -4,7 +4,7 @@ refuses to run anything but tether's own job functions.
 A job's `data` is the JSON array `[func_name, null, [payload], {}]`; RQ zlib-compresses it when it writes the job
 itself, but also accepts it uncompressed, which is what non-Python producers write (see the README's queue contract).
 The `rq_*` helpers name RQ's own keys, for Lua scripts that enqueue a job in the same atomic step as their own writes
-(the delivery hand-off, `adapters/ledger_open_fn.lua`).
+(the delivery hand-off, `adapters/delivery/ledger_open_fn.lua`).
 """
 
 from __future__ import annotations

@@ -31,8 +31,8 @@ import msgspec
 import redis
 from redis.commands.core import Script
 
-from adapters import keys, rqwire
-from adapters.deadletter import DeadLetter, scrubbed
+from adapters.delivery import keys, rqwire
+from adapters.delivery.deadletter import DeadLetter, scrubbed
 from adapters.payloads import DELIVERY_DECODER, Delivery
 from adapters.redact import redact
 from bindings.clock import SYSTEM_CLOCK, Clock
@@ -137,13 +137,13 @@ _FUNCTIONS: dict[str, str] = {"open": "open", "complete": "complete", "record_ch
 
 @cache
 def _source(name: str) -> str:
-    body = files("adapters").joinpath(f"ledger_{name}.lua").read_text()
+    body = files("adapters.delivery").joinpath(f"ledger_{name}.lua").read_text()
     function = _FUNCTIONS.get(name)
     return body if function is None else _function_lua(function) + "\n" + body
 
 
 def _function_lua(name: str) -> str:
-    return files("adapters").joinpath(f"ledger_{name}_fn.lua").read_text()
+    return files("adapters.delivery").joinpath(f"ledger_{name}_fn.lua").read_text()
 
 
 @cache
