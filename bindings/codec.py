@@ -15,6 +15,7 @@ from typing import cast
 import msgspec
 
 from bindings.model import BindingStatus, ConversationRef, SessionBindingRecord, TargetKind
+from bindings.replies import as_text
 
 FIELDS: dict[str, str] = {
     "s": "targetSessionKey",
@@ -75,13 +76,10 @@ def encode_new(record: SessionBindingRecord) -> list[str]:
     return flat
 
 
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
 
 def decode(binding_id: str, flat: Sequence[bytes | str]) -> SessionBindingRecord:
     """The record from HGETALL's flat field/value list (as scripts return it)."""
-    h: dict[str, str] = {_text(flat[i]): _text(flat[i + 1]) for i in range(0, len(flat) - 1, 2)}
+    h: dict[str, str] = {as_text(flat[i]): as_text(flat[i + 1]) for i in range(0, len(flat) - 1, 2)}
     return decode_mapping(binding_id, h)
 
 

@@ -21,6 +21,7 @@ from bindings.errors import InvalidInput, ProvisioningError, TetherError
 from bindings.model import TARGET_KINDS, ConversationRef, SessionBindingRecord, TargetKind
 from bindings.normalize import normalize_conversation
 from bindings.provisioner import ConversationProvisioner, discover_provisioners
+from bindings.replies import as_text
 from bindings.scripts import BindingScripts, raw_record
 
 log = logging.getLogger(__name__)
@@ -36,9 +37,6 @@ def new_binding_id() -> str:
     n = secrets.randbits(5 * _ID_CHARS)
     return "".join(_ID_ALPHABET[(n >> (5 * i)) & 31] for i in range(_ID_CHARS))
 
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 def _require_session_key(target_session_key: str) -> str:
@@ -348,7 +346,7 @@ class SessionBindingService:
         `targetSessionKey`, `channel`, `accountId`, `conversationId`, `at` and, for unbind, `reason`."""
         entries = self.client.xrevrange(keys.events(), count=count) or []
         return [
-            {"id": _text(eid or b""), **{_text(k): _text(v) for k, v in (fields or {}).items()}}
+            {"id": as_text(eid or b""), **{as_text(k): as_text(v) for k, v in (fields or {}).items()}}
             for eid, fields in entries
         ]
 

@@ -12,6 +12,7 @@ import redis
 
 from bindings import keys
 from bindings.model import SessionBindingRecord
+from bindings.replies import as_text
 from bindings.service import SessionBindingService
 
 _SHARDS_PER_READ = 64
@@ -33,7 +34,7 @@ def sweep_once(
         if not raw_shards:
             break
         for raw in raw_shards:
-            shard = raw.decode() if isinstance(raw, bytes) else str(raw)
+            shard = as_text(raw)
             result = svc.scripts.run(
                 "sweep",
                 [keys.expiry_shard(shard), directory, keys.events(), keys.active_count()],

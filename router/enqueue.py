@@ -19,8 +19,9 @@ from adapters.delivery.rqwire import COMPLETIONS_QUEUE, ROUTE_JOB, tether_queue
 from bindings.clock import SYSTEM_CLOCK, Clock
 from bindings.connection import connect
 from bindings.errors import InvalidInput
+from bindings.process_config import process_config
 from router.event import CompletionEvent, encode_event, parse_event
-from router.settings import current_config, dedupe_window_ms
+from router.settings import dedupe_window_ms
 from router.store import for_client
 
 EventInput = CompletionEvent | dict[str, Any] | str | bytes
@@ -43,7 +44,7 @@ class PreparedEvent(msgspec.Struct, frozen=True):
 
 def prepare_event(event: EventInput, *, max_event_bytes: int | None = None) -> PreparedEvent:
     """Validate one event; raises InvalidInput naming the field (`requester.channel`)."""
-    limit = current_config().router.max_event_bytes if max_event_bytes is None else max_event_bytes
+    limit = process_config().router.max_event_bytes if max_event_bytes is None else max_event_bytes
     raw = encode_event(event)
     parsed = parse_event(raw, max_bytes=limit)
     return PreparedEvent(parsed, raw, msgspec.json.decode(raw))
@@ -101,7 +102,7 @@ def requeue_event(client: redis.Redis, event: EventInput, *, reroute: bool = Fal
     duplicate. Without `reroute` it reuses the event's sticky decision, and the hand-off, keyed by the delivery
     id, sends nothing twice; with `reroute` the current decision moves to the event's history and routing decides
     afresh (a new destination gets a new delivery). Returns the new job id; InvalidInput if the event is invalid."""
-    config = current_config()
+    config = process_config()
     prepared = prepare_event(event, max_event_bytes=config.router.max_event_bytes)
     store = for_client(client, dedupe_window_ms=dedupe_window_ms(config))
     queue = tether_queue(COMPLETIONS_QUEUE, client)
@@ -112,7 +113,7 @@ def requeue_event(client: redis.Redis, event: EventInput, *, reroute: bool = Fal
     )
     pipe = client.pipeline(transaction=True)
     pipe.multi()  # explicitly, as RQ's enqueue_job expects of a pipeline that already holds commands
-    store.requeue_script()(keys=script_keys, args=script_args, client=pipe)
+    store.requeue(script_keys, script_args, client=pipe)
     queue.enqueue_job(job, pipeline=pipe)
     pipe.execute()
     return str(job.id)

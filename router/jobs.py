@@ -35,12 +35,13 @@ from bindings.clock import SYSTEM_CLOCK, Clock
 from bindings.config import TetherConfig
 from bindings.errors import InvalidInput
 from bindings.model import ConversationRef
+from bindings.process_config import process_config
 from router import keys
 from router import metrics as prom
 from router.content import build_delivery
 from router.decision import BINDINGS_DISABLED, BindingLister, BoundDeliveryRouter, RouteDecision
 from router.event import WHOLE_EVENT, CompletionEvent, parse_event, peek_event_id
-from router.settings import current_config, dedupe_window_ms
+from router.settings import dedupe_window_ms
 from router.start_read import binding_service, bindings_for
 from router.store import (
     DecisionRecord,
@@ -100,7 +101,7 @@ def route_completion(event: Any = _MISSING, /, *extra: Any, **unexpected: Any) -
         raise RuntimeError("route_completion runs inside an RQ worker; call router.jobs.route() directly instead")
     payload = event if (event is not _MISSING and not extra and not unexpected) else _WrongShape(event, extra,
                                                                                                 unexpected)
-    result = route(job.connection, current_config(), payload, job_id=job.id, attempts=_attempts(job),
+    result = route(job.connection, process_config(), payload, job_id=job.id, attempts=_attempts(job),
                    bindings=bindings_for(job))
     out: dict[str, Any] = msgspec.to_builtins(result)
     return out
@@ -116,7 +117,7 @@ def handle_route_failure(job: Job, exc_type: type[BaseException] | None, exc_val
     handlers run."""
     try:
         client = job.connection
-        config = current_config()
+        config = process_config()
         now_ms = SYSTEM_CLOCK.now_ms()
         if isinstance(exc_value, DeserializationError | ForbiddenJobFunction):
             job.retries_left = None  # the payload will not change: no retry

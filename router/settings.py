@@ -1,21 +1,8 @@
-"""The router's view of the configuration: read once per process (per TETHER_CONFIG value), as job functions have
-no other way to get it."""
+"""The router's settings derived from the configuration (which `bindings.process_config` reads once per process)."""
 
 from __future__ import annotations
 
-import os
-from functools import cache
-
-from bindings.config import HOUR_MS, TetherConfig, load_config
-
-
-def current_config() -> TetherConfig:
-    return _config_for(os.environ.get("TETHER_CONFIG", ""))
-
-
-@cache
-def _config_for(_path: str) -> TetherConfig:
-    return load_config()
+from bindings.config import HOUR_MS, TetherConfig
 
 
 def dedupe_window_ms(config: TetherConfig) -> int:

@@ -23,9 +23,9 @@ from rq.exceptions import DeserializationError
 from rq.job import Job
 
 from bindings.model import SessionBindingRecord
+from bindings.process_config import process_config
 from bindings.service import SessionBindingService
 from router.decision import BindingLister
-from router.settings import current_config
 
 log = logging.getLogger("tether.router")
 
@@ -37,7 +37,7 @@ def binding_service(client: redis.Redis) -> SessionBindingService:
     read is loaded into Redis on creation, so the first job's start read finds it."""
     service = _services.get(client)
     if service is None:
-        service = SessionBindingService(client, current_config())
+        service = SessionBindingService(client, process_config())
         service.scripts.load("list_session")
         _services[client] = service
     return service

@@ -9,18 +9,17 @@ its hand-off are one atomic step and one round trip.
 from __future__ import annotations
 
 import weakref
-from functools import cache
-from importlib.resources import files
 from typing import Any, Literal
 
 import msgspec
 import redis
-from redis.commands.core import Script
 
 from adapters.delivery.handoff import HandOffCall
-from adapters.delivery.ledger import open_function_lua
+from adapters.delivery.ledger import OPEN_FUNCTION_FILE
 from adapters.payloads import RouteMode
+from bindings.lua import ScriptSet
 from bindings.model import ConversationRef, SessionBindingRecord
+from bindings.replies import as_text
 from router import keys
 
 ClaimStatus = Literal["duplicate", "sticky", "new"]
@@ -98,21 +97,18 @@ def destination_fields(dest: ConversationRef | None) -> dict[str, str | None] | 
             "parentConversationId": dest.parent_conversation_id}
 
 
-@cache
-def _source(name: str) -> str:
-    return files("router").joinpath(f"{name}.lua").read_text()
+ScriptName = Literal["route", "requeue"]
+SCRIPTS: ScriptSet[ScriptName] = ScriptSet("router", {"route": (OPEN_FUNCTION_FILE, "route"), "requeue": ("requeue",)})
 
 
 class RouterStore:
-    """The router's Redis state through one client; scripts are registered once per client (`for_client`)."""
+    """The router's Redis state through one client, one per client (`for_client`)."""
 
     def __init__(self, client: redis.Redis, *, dedupe_window_ms: int = 7 * 24 * 3_600_000,
                  decisions_maxlen: int = keys.DECISIONS_MAXLEN) -> None:
         self.client = client
         self.dedupe_window_ms = dedupe_window_ms
         self.decisions_maxlen = decisions_maxlen
-        self._route: Script = client.register_script(open_function_lua() + "\n" + _source("route"))
-        self._requeue: Script = client.register_script(_source("requeue"))
 
     # -- writes -----------------------------------------------------------------------------------------------
 
@@ -127,7 +123,7 @@ class RouterStore:
         if hand_off is not None:
             keys_ += hand_off.keys
             args += hand_off.args
-        return self._claim_of(self._route(keys=keys_, args=args), proposal)
+        return self._claim_of(SCRIPTS.run(self.client, "route", keys_, args), proposal)
 
     def _claim_call(self, *, event_id: str, job_id: str, raw_event: bytes, proposal: DecisionRecord, encoded: bytes,
                     now_ms: int) -> tuple[list[str], list[Any]]:
@@ -149,17 +145,19 @@ class RouterStore:
 
     @staticmethod
     def _claim_of(reply: Any, proposal: DecisionRecord) -> Claim:
-        status = _text(reply[0])
+        status = as_text(reply[0])
         if status == "duplicate":
-            return Claim(status="duplicate", owner_job_id=_text(reply[1]))
+            return Claim(status="duplicate", owner_job_id=as_text(reply[1]))
         if status == "new":
             return Claim(status="new", decision=proposal, handed_off=list(reply[1:]) or None)
         if status != "sticky":
             raise RuntimeError(f"route.lua returned {status!r}")
         return Claim(status="sticky", decision=decode_decision(reply[1]))
 
-    def requeue_script(self) -> Script:
-        return self._requeue
+    def requeue(self, script_keys: list[str], script_args: list[Any],
+                client: redis.Redis | redis.client.Pipeline | None = None) -> Any:
+        """Run requeue.lua (arguments from `requeue_args`); with a pipeline, queue it there."""
+        return SCRIPTS.run(self.client if client is None else client, "requeue", script_keys, script_args)
 
     def requeue_args(self, *, event_id: str, job_id: str, reroute: bool, raw_event: bytes,
                      now_ms: int) -> tuple[list[str], list[Any]]:
@@ -188,11 +186,11 @@ class RouterStore:
         fields, history = pipe.execute()
         if not fields:
             return None
-        f = {_text(k): v for k, v in fields.items()}
+        f = {as_text(k): v for k, v in fields.items()}
         return EventState(
             event_id=event_id,
             raw=f.get("event"),
-            job_id=_text(f["job"]) if "job" in f else None,
+            job_id=as_text(f["job"]) if "job" in f else None,
             first_seen_at=int(f["firstAt"]) if "firstAt" in f else None,
             duplicates=int(f.get("dups", 0)),
             decision=decode_decision(f["decision"]) if "decision" in f else None,
@@ -201,19 +199,19 @@ class RouterStore:
 
     def counters(self) -> dict[str, int]:
         raw: dict[bytes, bytes] = self.client.hgetall(keys.counters())  # type: ignore[assignment]
-        return {_text(k): int(v) for k, v in raw.items()}
+        return {as_text(k): int(v) for k, v in raw.items()}
 
     def recent_decisions(self, count: int = 100) -> list[dict[str, str]]:
         """Newest first."""
         entries: list[Any] = self.client.xrevrange(keys.decisions_stream(), count=count)  # type: ignore[assignment]
-        return [{_text(k): _text(v) for k, v in fields.items()} | {"id": _text(i)} for i, fields in entries]
+        return [{as_text(k): as_text(v) for k, v in fields.items()} | {"id": as_text(i)} for i, fields in entries]
 
 
 _stores: weakref.WeakKeyDictionary[redis.Redis, RouterStore] = weakref.WeakKeyDictionary()
 
 
 def for_client(client: redis.Redis, *, dedupe_window_ms: int | None = None) -> RouterStore:
-    """The store of `client`, created (and its scripts registered) once per client and dedupe window."""
+    """The store of `client`, created once per client and dedupe window."""
     store = _stores.get(client)
     if store is None or (dedupe_window_ms is not None and store.dedupe_window_ms != dedupe_window_ms):
         store = RouterStore(client) if dedupe_window_ms is None else RouterStore(client,
@@ -230,6 +228,3 @@ def load_event(client: redis.Redis, event_id: str) -> bytes | None:
 def load_decision(client: redis.Redis, event_id: str) -> DecisionRecord | None:
     return for_client(client).load_decision(event_id)
 
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value

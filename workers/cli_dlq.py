@@ -19,10 +19,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from adapters.delivery.deadletter import DeadLetter, DeadLetterQueue, matches
 from adapters.delivery.ledger import Ledger
 from adapters.delivery.replay import ReplayResult, purge_letters, replay_delivery_letter
-from adapters.delivery.settings import process_config
 from bindings.config import TetherConfig
 from bindings.connection import connect
 from bindings.errors import TetherError
+from bindings.process_config import process_config
 from workers.output import echo_json, fmt_ms, print_table
 
 _redis_option = click.option("--redis-url", envvar="TETHER_REDIS_URL", help="Redis URL (default: configuration).")

@@ -12,8 +12,8 @@ from adapters.delivery.deadletter import DeadLetter, DeadLetterQueue, router_dea
 from adapters.delivery.ledger import Ledger, LedgerRecord
 from bindings.connection import connect
 from bindings.errors import InvalidInput
+from bindings.process_config import process_config
 from router.enqueue import PreparedEvent, enqueue_prepared, prepare_event
-from router.settings import current_config
 from router.store import DecisionRecord, EventState, destination_label, for_client
 from workers.output import echo_json, fmt_ms, print_table, to_builtins
 
@@ -80,7 +80,7 @@ def enqueue(source: str, as_json: bool, redis_url: str | None) -> None:
     if any event was rejected.
     """
     data = sys.stdin.buffer.read() if source == "-" else _read_file(source)
-    good, bad = read_events(data, max_event_bytes=current_config().router.max_event_bytes)
+    good, bad = read_events(data, max_event_bytes=process_config().router.max_event_bytes)
     job_ids: list[str] = []
     if good:
         client = connect(redis_url)

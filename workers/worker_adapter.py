@@ -8,8 +8,8 @@ from adapters.delivery.errors import handle_delivery_failure
 from adapters.delivery.jobs import adapter_for
 from adapters.delivery.reaper import reaper_task
 from adapters.delivery.rqwire import deliver_queue_name
-from adapters.delivery.settings import set_process_config
 from bindings.config import TetherConfig
+from bindings.process_config import set_process_config
 from workers.runner import WorkerSpec
 
 

@@ -13,7 +13,7 @@ from workers.runner import WorkerSpec
 
 def router_spec(client: redis.Redis, config: TetherConfig) -> WorkerSpec:
     """The router worker. Route jobs read their Redis client from the job and the configuration once per process
-    (`router.settings.current_config`), so `client` and `config` are not needed here yet; they are part of the
+    (`bindings.process_config`), so `client` and `config` are not needed here yet; they are part of the
     signature every worker spec shares."""
     del client, config
     return WorkerSpec(name="router", queues=[COMPLETIONS_QUEUE], exception_handlers=[handle_route_failure],

@@ -27,6 +27,7 @@ from adapters.protocol import Capabilities, OutboundChunk, PermanentError
 from bindings.clock import SYSTEM_CLOCK, Clock
 from bindings.config import TetherConfig
 from bindings.model import ConversationRef
+from bindings.replies import as_opt_text
 
 CHANNEL = "console"
 JSONL_ENV = "TETHER_CONSOLE_JSONL"
@@ -75,7 +76,7 @@ class ConsoleAdapter:
         key = keys.console_sent(chunk.idempotency_key)
         if not self.client.set(key, message_id, nx=True, ex=DEDUPE_TTL_S):
             existing = self.client.get(key)
-            return existing.decode() if isinstance(existing, bytes) else message_id
+            return as_opt_text(existing) or message_id
         now = self.clock.now_ms()
         with self._lock:
             out = self.out or sys.stdout
@@ -87,7 +88,7 @@ class ConsoleAdapter:
 
     def reconcile(self, chunk: OutboundChunk) -> str | None:
         existing = self.client.get(keys.console_sent(chunk.idempotency_key))
-        return existing.decode() if isinstance(existing, bytes) else None
+        return as_opt_text(existing)
 
     def validate(self, destination: ConversationRef) -> None:
         if not destination.conversation_id:

@@ -17,6 +17,7 @@ from adapters.delivery import keys
 from adapters.payloads import Delivery
 from adapters.redact import redact
 from bindings.model import ConversationRef
+from bindings.replies import as_text
 
 DeadLetterSource = Literal["router", "delivery"]
 
@@ -96,7 +97,7 @@ class DeadLetterQueue:
         """Oldest first."""
         end = -1 if limit is None else offset + limit - 1
         raw: list[bytes] = self.client.zrange(keys.dead_letter_index(), offset, end)  # type: ignore[assignment]
-        return [i.decode() for i in raw]
+        return [as_text(i) for i in raw]
 
     def letters(self, offset: int = 0, limit: int | None = None) -> list[DeadLetter]:
         ids = self.ids(offset, limit)

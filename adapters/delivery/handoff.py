@@ -8,7 +8,7 @@ job has vanished. A revived record (replay `--reroute`) gets a new job id, enque
 should that be lost, the record is in the watch index, so the lease reaper enqueues it after one lease.
 
 `prepare_hand_off` + `finish_hand_off` are the same hand-off run inside a script of the caller's that embeds the
-`ledger_open` Lua function (`adapters.delivery.ledger.open_function_lua`): the router stores a new routing decision
+`ledger_open` Lua function (`adapters.delivery.ledger.OPEN_FUNCTION_FILE`): the router stores a new routing decision
 and hands its delivery off in one script, atomically, in one round trip. Calling `hand_off` afterwards is always
 harmless.
 """
@@ -23,10 +23,11 @@ import redis
 
 from adapters.delivery.enqueue import delivery_job, enqueue_delivery
 from adapters.delivery.ledger import Ledger, OpenResult, open_result
-from adapters.delivery.settings import job_id_for, lease_ms, process_config, retention_s
+from adapters.delivery.settings import job_id_for, lease_ms, retention_s
 from adapters.payloads import Delivery
 from bindings.clock import SYSTEM_CLOCK, Clock
 from bindings.config import TetherConfig
+from bindings.process_config import process_config
 
 __all__ = ["HandOffCall", "finish_hand_off", "hand_off", "prepare_hand_off"]
 

@@ -19,12 +19,12 @@ from rq import get_current_job
 
 from adapters.delivery.engine import DeliveryEngine
 from adapters.delivery.enqueue import enqueue_delivery
-from adapters.delivery.settings import process_config
 from adapters.payloads import Delivery
 from adapters.protocol import Adapter
 from adapters.registry import load_adapter
 from bindings.config import TetherConfig
 from bindings.errors import TetherError
+from bindings.process_config import process_config
 
 _adapters: dict[str, Adapter] = {}
 _adapters_lock = threading.Lock()

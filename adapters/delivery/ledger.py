@@ -21,21 +21,19 @@ deadReason, job (RQ id of the job expected to run it next), replays, reaps, rear
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Sequence
-from functools import cache
-from importlib.resources import files
 from typing import Any, Literal, NamedTuple
 
 import msgspec
 import redis
-from redis.commands.core import Script
 
 from adapters.delivery import keys, rqwire
 from adapters.delivery.deadletter import DeadLetter, scrubbed
 from adapters.payloads import DELIVERY_DECODER, Delivery
 from adapters.redact import redact
 from bindings.clock import SYSTEM_CLOCK, Clock
+from bindings.lua import ScriptSet
+from bindings.replies import as_text
 
 LedgerStatus = Literal["pending", "sending", "delivered", "dead"]
 ScriptName = Literal["open", "claim", "renew", "record_chunk", "complete", "retry", "die", "reap", "revive"]
@@ -133,45 +131,24 @@ class Revived(msgspec.Struct, frozen=True):
 
 # Lua functions (ledger_*_fn.lua) prepended to the scripts that call them.
 _FUNCTIONS: dict[str, str] = {"open": "open", "complete": "complete", "record_chunk": "complete"}
+OPEN_FUNCTION_FILE = "adapters.delivery:ledger_open_fn"
+"""`ledger_open(K, k, A, a)` (ledger_open_fn.lua), for scripts that hand a delivery off themselves: list it before
+the script in their `ScriptSet` and pass it the keys and arguments of `Ledger.open_call` at offsets k and a of KEYS
+and ARGV."""
 
 
-@cache
-def _source(name: str) -> str:
-    body = files("adapters.delivery").joinpath(f"ledger_{name}.lua").read_text()
+def _files(name: str) -> tuple[str, ...]:
     function = _FUNCTIONS.get(name)
-    return body if function is None else _function_lua(function) + "\n" + body
+    return (f"ledger_{name}",) if function is None else (f"ledger_{function}_fn", f"ledger_{name}")
 
 
-def _function_lua(name: str) -> str:
-    return files("adapters.delivery").joinpath(f"ledger_{name}_fn.lua").read_text()
-
-
-@cache
-def open_function_lua() -> str:
-    """`ledger_open(K, k, A, a)` (ledger_open_fn.lua), for scripts that hand a delivery off themselves: prepend it
-    and pass it the keys and arguments of `Ledger.open_call` at offsets k and a of KEYS and ARGV."""
-    return _function_lua("open")
-
-
-_SCRIPTS: weakref.WeakKeyDictionary[Any, dict[str, Script]] = weakref.WeakKeyDictionary()
-
-
-def _scripts(client: redis.Redis) -> dict[str, Script]:
-    """Registered once per client (the SHA is computed once; Redis loads the body on the first NOSCRIPT)."""
-    found = _SCRIPTS.get(client)
-    if found is None:
-        found = {name: client.register_script(_source(name)) for name in SCRIPT_NAMES}
-        _SCRIPTS[client] = found
-    return found
+SCRIPTS: ScriptSet[ScriptName] = ScriptSet("adapters.delivery", {name: _files(name) for name in SCRIPT_NAMES})
 
 
 def open_result(reply: Any) -> OpenResult:
     """What `ledger_open` returned, as an OpenResult."""
-    return OpenResult(_text(reply[0]), _text(reply[1]), _text(reply[2]), _text(reply[3]))  # type: ignore[arg-type]
+    return OpenResult(as_text(reply[0]), as_text(reply[1]), as_text(reply[2]), as_text(reply[3]))  # type: ignore[arg-type]
 
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _opt_int(value: Any) -> int | None:
@@ -190,12 +167,11 @@ class Ledger:
         self.client = client
         self.clock = clock
         self.retention_s = retention_s
-        self._scripts = _scripts(client)
 
     def _run(self, name: ScriptName, delivery_id: str, args: Sequence[str | int | bytes],
              extra_keys: Sequence[str] = ()) -> Any:
         keys_ = [keys.delivery(delivery_id), keys.delivery_watch(), *extra_keys]
-        return self._scripts[name](keys=keys_, args=[delivery_id, *args])
+        return SCRIPTS.run(self.client, name, keys_, [delivery_id, *args])
 
     def now_ms(self) -> int:
         return self.clock.now_ms()
@@ -206,17 +182,17 @@ class Ledger:
         raw: dict[bytes, bytes] = self.client.hgetall(keys.delivery(delivery_id))  # type: ignore[assignment]
         if not raw or b"status" not in raw:
             return None
-        return _record(delivery_id, {_text(k): v for k, v in raw.items()})
+        return _record(delivery_id, {as_text(k): v for k, v in raw.items()})
 
     def status(self, delivery_id: str) -> LedgerStatus | None:
         raw = self.client.hget(keys.delivery(delivery_id), "status")
-        return None if raw is None else _text(raw)  # type: ignore[return-value]
+        return None if raw is None else as_text(raw)  # type: ignore[return-value]
 
     def due(self, now_ms: int, limit: int = 200) -> list[str]:
         """Deliveries whose watch deadline has passed (expired leases, jobs that never ran), oldest first."""
         raw: list[bytes] = self.client.zrangebyscore(  # type: ignore[assignment]
             keys.delivery_watch(), "-inf", now_ms, start=0, num=limit)
-        return [_text(i) for i in raw]
+        return [as_text(i) for i in raw]
 
     # -- writes (each one Lua script) -------------------------------------------------------------------------
 
@@ -230,12 +206,12 @@ class Ledger:
 
     def run_open(self, keys_: list[str], args: list[str | int | bytes]) -> OpenResult:
         """`open` with the keys and arguments `open_call` gave."""
-        return open_result(self._scripts["open"](keys=keys_, args=args))
+        return open_result(SCRIPTS.run(self.client, "open", keys_, args))
 
     def open_call(self, delivery: Delivery, *, job_id: str, watch_at_ms: int, now_ms: int | None = None,
                   job: JobSpec | None = None,
                   payload: bytes | None = None) -> tuple[list[str], list[str | int | bytes]]:
-        """The keys and arguments of `open`, for `ledger_open` in a script of the caller's (`open_function_lua`)."""
+        """The keys and arguments of `open`, for `ledger_open` in a script of the caller's (`OPEN_FUNCTION_FILE`)."""
         now = self.now_ms() if now_ms is None else now_ms
         keys_ = [keys.delivery(delivery.delivery_id), keys.delivery_watch()]
         args: list[str | int | bytes] = [
@@ -255,7 +231,7 @@ class Ledger:
         now = self.now_ms() if now_ms is None else now_ms
         out = self._run("claim", delivery_id, [now, owner, lease_ms, chunk_count, EARLY_TOLERANCE_MS,
                                                int(mark_next)])
-        outcome = _text(out[0])
+        outcome = as_text(out[0])
         if outcome == "claimed":
             inflight = int(out[5])
             return Claim("claimed", fence=int(out[1]), attempts=int(out[2]), chunks_done=int(out[3]),
@@ -284,7 +260,7 @@ class Ledger:
             return None
         if len(out) == 1:
             raise RuntimeError(f"chunk {index} of delivery {delivery_id} was recorded but is not its last")
-        return [_text(m) for m in out[1:]]
+        return [as_text(m) for m in out[1:]]
 
     def complete(self, delivery_id: str, fence: int, *, now_ms: int | None = None) -> list[str] | None:
         """Mark delivered; returns the message ids of all chunks, or None when the token is stale."""
@@ -292,7 +268,7 @@ class Ledger:
         out = self._run("complete", delivery_id, [fence, now, self.retention_s])
         if not int(out[0]):
             return None
-        return [_text(m) for m in out[1:]]
+        return [as_text(m) for m in out[1:]]
 
     def retry(self, delivery_id: str, fence: int, *, next_attempt_at_ms: int, error: str, job_id: str,
               watch_at_ms: int, now_ms: int | None = None) -> bool:
@@ -312,12 +288,12 @@ class Ledger:
     def reap(self, delivery_id: str, *, lease_ms: int, job_prefix: str, now_ms: int | None = None) -> Reaped:
         now = self.now_ms() if now_ms is None else now_ms
         out = self._run("reap", delivery_id, [now, lease_ms, job_prefix])
-        outcome = _text(out[0])
+        outcome = as_text(out[0])
         if outcome == "expired":
-            return Reaped("expired", job_id=_text(out[1]), payload=out[2], channel=_text(out[3]))
+            return Reaped("expired", job_id=as_text(out[1]), payload=out[2], channel=as_text(out[3]))
         if outcome == "check":
-            return Reaped("check", job_id=_text(out[1]) or None, new_job_id=_text(out[2]), payload=out[3],
-                          channel=_text(out[4]))
+            return Reaped("check", job_id=as_text(out[1]) or None, new_job_id=as_text(out[2]), payload=out[3],
+                          channel=as_text(out[4]))
         return Reaped(outcome)  # type: ignore[arg-type]
 
     def revive(self, delivery_id: str, letter_id: str, *, job_prefix: str, watch_at_ms: int, rearm: bool = False,
@@ -326,9 +302,9 @@ class Ledger:
         out = self._run("revive", delivery_id, [letter_id, now, job_prefix, watch_at_ms,
                                                  "rearm" if rearm else "replay"],
                         extra_keys=[keys.dead_letter(letter_id), keys.dead_letter_index()])
-        outcome = _text(out[0])
+        outcome = as_text(out[0])
         if outcome == "revived":
-            return Revived("revived", job_id=_text(out[1]), payload=out[2], channel=_text(out[3]))
+            return Revived("revived", job_id=as_text(out[1]), payload=out[2], channel=as_text(out[3]))
         return Revived(outcome)  # type: ignore[arg-type]
 
     def set_job(self, delivery_id: str, job_id: str) -> None:
@@ -345,7 +321,7 @@ class Ledger:
 def _record(delivery_id: str, raw: dict[str, bytes]) -> LedgerRecord:
     def s(name: str) -> str | None:
         v = raw.get(name)
-        return None if v is None else _text(v)
+        return None if v is None else as_text(v)
 
     def i(name: str) -> int | None:
         return _opt_int(raw.get(name))

@@ -8,6 +8,7 @@ import redis
 from prometheus_client import Counter, Histogram
 
 from adapters.delivery import keys
+from bindings.replies import as_text
 
 log = logging.getLogger("tether.delivery")
 
@@ -31,4 +32,4 @@ def record_outcome(client: redis.Redis, channel: str, result: str, *, latency_s:
 def stats(client: redis.Redis) -> dict[str, int]:
     """"{channel}:{result}" -> count, since the Redis data was created."""
     raw: dict[bytes, bytes] = client.hgetall(keys.delivery_stats())  # type: ignore[assignment]
-    return {k.decode(): int(v) for k, v in raw.items()}
+    return {as_text(k): int(v) for k, v in raw.items()}

@@ -21,9 +21,10 @@ from adapters.delivery.deadletter import DeadLetter, DeadLetterQueue
 from adapters.delivery.enqueue import enqueue_delivery
 from adapters.delivery.handoff import hand_off
 from adapters.delivery.ledger import Ledger
-from adapters.delivery.settings import job_id_for, lease_ms, process_config, retention_s
+from adapters.delivery.settings import job_id_for, lease_ms, retention_s
 from bindings.clock import SYSTEM_CLOCK, Clock
 from bindings.config import TetherConfig
+from bindings.process_config import process_config
 
 ReplayOutcome = Literal[
     "replayed", "already-delivered", "in-progress", "rearmed", "rerouted", "not-replayable", "missing", "failed"

@@ -1,34 +1,13 @@
-"""Per-process state of the delivery engine: configuration, read once (`TETHER_CONFIG`), and the derived timings."""
+"""The delivery engine's settings derived from the configuration, and its job ids."""
 
 from __future__ import annotations
 
 import hashlib
 import re
-import threading
 
-from bindings.config import DeliveryConfig, TetherConfig, load_config
+from bindings.config import DeliveryConfig, TetherConfig
 
 _SAFE_JOB_ID = re.compile(r"[A-Za-z0-9_-]{1,160}")
-
-
-_config: TetherConfig | None = None
-_lock = threading.Lock()
-
-
-def process_config() -> TetherConfig:
-    """The configuration of this process, loaded once on first use (job functions have no other way to get it)."""
-    global _config  # noqa: PLW0603 - one per process, on purpose
-    with _lock:
-        if _config is None:
-            _config = load_config()
-        return _config
-
-
-def set_process_config(config: TetherConfig | None) -> None:
-    """Use `config` in this process from now on (a worker started with an explicit one); None: reload on next use."""
-    global _config  # noqa: PLW0603
-    with _lock:
-        _config = config
 
 
 def lease_ms(config: DeliveryConfig) -> int:

@@ -14,6 +14,7 @@ import redis
 
 from adapters.discord import keys
 from bindings.clock import SYSTEM_CLOCK, Clock
+from bindings.replies import as_text
 
 Via = Literal["webhook", "bot"]
 DEFAULT_RETENTION_S = 30 * 86_400
@@ -52,7 +53,7 @@ class ActivityLog:
         raw = self.client.hgetall(keys.activity(account, conversation_id))
         if not raw:
             return None
-        fields = {_text(k): _text(v) for k, v in raw.items()}
+        fields = {as_text(k): as_text(v) for k, v in raw.items()}
         return Activity(
             last_outbound_at=int(fields.get("lastOutboundAt", 0)),
             last_message_id=fields.get("lastMessageId", ""),
@@ -69,8 +70,5 @@ class ActivityLog:
         raw: list[tuple[bytes, float]] = self.client.zrevrange(  # type: ignore[assignment]
             keys.activity_index(account), 0, limit - 1, withscores=True
         )
-        return [(_text(member), int(score)) for member, score in raw]
+        return [(as_text(member), int(score)) for member, score in raw]
 
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value

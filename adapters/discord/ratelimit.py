@@ -45,8 +45,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from importlib.resources import files
-from typing import Any
+from typing import Any, Literal
 
 import redis
 
@@ -55,6 +54,8 @@ from adapters.discord.errors import InvalidRequestCeiling
 from adapters.discord.routes import CompiledRoute
 from adapters.protocol import RetryableError
 from bindings.clock import SYSTEM_CLOCK, Clock
+from bindings.lua import ScriptSet
+from bindings.replies import as_text
 
 log = logging.getLogger("tether.discord.ratelimit")
 
@@ -134,7 +135,9 @@ class BucketHeaders:
         return cls(bucket, limit, remaining, reset_after_s, reset_epoch_s)
 
 
-_SCRIPTS = ("rl_acquire", "rl_update", "rl_block")
+ScriptName = Literal["rl_acquire", "rl_update", "rl_block"]
+SCRIPTS: ScriptSet[ScriptName] = ScriptSet(
+    "adapters.discord", {name: (name,) for name in ("rl_acquire", "rl_update", "rl_block")})
 
 
 class RateLimiter:
@@ -152,8 +155,6 @@ class RateLimiter:
         self.settings = settings or RateLimitSettings()
         self.clock = clock
         self.sleep = sleep
-        package = files("adapters.discord")
-        self._scripts = {name: client.register_script((package / f"{name}.lua").read_text()) for name in _SCRIPTS}
         self._routes: dict[tuple[str, str], str] = {}  # (account, route key) -> bucket hash, learned once
 
     # -- reserving -----------------------------------------------------------------------------------------------
@@ -300,7 +301,7 @@ class RateLimiter:
         raw = self.client.hget(keys.route_buckets(account), route_key)
         if raw is None:
             return None
-        value = raw.decode() if isinstance(raw, bytes) else str(raw)
+        value = as_text(raw)
         self._routes[(account, route_key)] = value
         return value
 
@@ -311,5 +312,5 @@ class RateLimiter:
         known = self._bucket_hash(reservation.account, reservation.route_key)
         return keys.bucket(reservation.account, known, reservation.major) if known else reservation.bucket_key
 
-    def _run(self, name: str, keys_: list[str], args: list[Any]) -> Any:
-        return self._scripts[name](keys=keys_, args=args)
+    def _run(self, name: ScriptName, keys_: list[str], args: list[Any]) -> Any:
+        return SCRIPTS.run(self.client, name, keys_, args)

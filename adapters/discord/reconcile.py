@@ -27,6 +27,7 @@ import redis
 from adapters.discord import keys, routes
 from adapters.discord.client import DiscordClient
 from bindings.clock import SYSTEM_CLOCK, Clock
+from bindings.replies import as_opt_text
 
 DISCORD_EPOCH_MS = 1_420_070_400_000
 ATTEMPT_TTL_S = 7 * 86_400
@@ -87,7 +88,7 @@ class AttemptLog:
 
     def owner(self, message_id: str) -> str | None:
         raw = self.client.get(keys.claim(message_id))
-        return raw.decode() if isinstance(raw, bytes) else raw
+        return as_opt_text(raw)
 
 
 def find_sent(

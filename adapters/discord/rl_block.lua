@@ -31,4 +31,4 @@ elseif mode == 'release' then
   end
   return 1
 end
-return redis.error_reply('unknown mode ' .. mode)
+return redis.error_reply('INVALID mode unknown mode ' .. tostring(mode))

@@ -26,6 +26,7 @@ from adapters.discord.errors import UNKNOWN_CHANNEL, DiscordApiError
 from adapters.protocol import DeliveryError
 from bindings.clock import SYSTEM_CLOCK, Clock
 from bindings.model import ConversationRef, SessionBindingRecord
+from bindings.replies import as_text
 
 if TYPE_CHECKING:
     from adapters.discord.client import DiscordClient
@@ -93,7 +94,7 @@ class ThreadIndex:
         raw = self.client.zrangebyscore(keys.bound_threads(), "-inf", self.clock.now_ms(), start=0, num=limit)
         out: list[tuple[str, str]] = []
         for item in raw:
-            account, _, thread_id = (item.decode() if isinstance(item, bytes) else str(item)).partition(":")
+            account, _, thread_id = as_text(item).partition(":")
             out.append((account, thread_id))
         return out
 

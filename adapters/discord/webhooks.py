@@ -15,8 +15,7 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass, field
-from importlib.resources import files
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 import redis
@@ -25,6 +24,9 @@ from adapters.discord import keys, routes
 from adapters.discord.client import DiscordClient
 from adapters.discord.errors import OutcomeUnknown
 from adapters.protocol import RetryableError
+from bindings.lua import ScriptSet
+
+SCRIPTS: ScriptSet[Literal["compare_delete"]] = ScriptSet("adapters.discord", {"compare_delete": ("compare_delete",)})
 
 log = logging.getLogger("tether.discord.webhooks")
 
@@ -61,9 +63,6 @@ class WebhookStore:
         self.name = name
         self.lock_ms = lock_ms
         self.wait_s = wait_s
-        self._compare_delete = client.register_script(
-            (files("adapters.discord") / "compare_delete.lua").read_text()
-        )
 
     def get(self, account: str, parent_id: str) -> WebhookRef | None:
         raw = self.client.get(keys.webhook(account, parent_id))
@@ -101,7 +100,7 @@ class WebhookStore:
             log.info("webhook ready", extra={"account": account, "channel": parent_id, "webhookId": ref.id})
             return ref
         finally:
-            self._compare_delete(keys=[lock_key], args=[owner])
+            SCRIPTS.run(self.client, "compare_delete", [lock_key], [owner])
 
     def forget(self, account: str, parent_id: str, webhook_id: str) -> None:
         current = self.client.get(keys.webhook(account, parent_id))
@@ -112,7 +111,7 @@ class WebhookStore:
                 return  # someone already replaced it
         except msgspec.DecodeError:
             pass
-        self._compare_delete(keys=[keys.webhook(account, parent_id)], args=[current])
+        SCRIPTS.run(self.client, "compare_delete", [keys.webhook(account, parent_id)], [current])
         log.warning("webhook gone; forgotten", extra={"account": account, "channel": parent_id,
                                                        "webhookId": webhook_id})
 

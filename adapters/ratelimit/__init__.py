@@ -19,12 +19,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from importlib.resources import files
+from typing import Literal
 
 import redis
 
 from adapters.protocol import RetryableError
 from bindings.clock import SYSTEM_CLOCK, Clock
+from bindings.lua import ScriptSet
 
 
 @dataclass(frozen=True)
@@ -55,8 +56,8 @@ class RateLimited(RetryableError):
     reason = "rate-limited"
 
 
-def _script(name: str) -> str:
-    return files("adapters.ratelimit").joinpath(f"{name}.lua").read_text()
+SCRIPTS: ScriptSet[Literal["acquire", "block"]] = ScriptSet("adapters.ratelimit",
+                                                            {"acquire": ("acquire",), "block": ("block",)})
 
 
 class SharedLimiter:
@@ -64,8 +65,7 @@ class SharedLimiter:
                  sleep: Callable[[float], None] = time.sleep) -> None:
         self.clock = clock
         self.sleep = sleep
-        self._acquire = client.register_script(_script("acquire"))
-        self._block = client.register_script(_script("block"))
+        self.client = client
 
     def try_acquire(self, limits: Sequence[tuple[str, Rate]]) -> float:
         """Reserve one send under every limit now (→ 0.0), or say how many seconds to wait (nothing reserved)."""
@@ -74,7 +74,7 @@ class SharedLimiter:
         args: list[int] = [self.clock.now_ms() * 1000]
         for _, rate in limits:
             args += [rate.interval_us, rate.burst]
-        wait_us = int(self._acquire(keys=[key for key, _ in limits], args=args))
+        wait_us = int(SCRIPTS.run(self.client, "acquire", [key for key, _ in limits], args))
         return wait_us / 1_000_000
 
     def acquire(self, limits: Sequence[tuple[str, Rate]], *, max_wait_s: float) -> float:
@@ -93,4 +93,4 @@ class SharedLimiter:
 
     def block(self, key: str, retry_after_s: float) -> None:
         """The platform said 429 on this limit: no process sends under it for `retry_after_s`."""
-        self._block(keys=[key], args=[self.clock.now_ms() * 1000, max(0, round(retry_after_s * 1_000_000))])
+        SCRIPTS.run(self.client, "block", [key], [self.clock.now_ms() * 1000, max(0, round(retry_after_s * 1_000_000))])

@@ -12,8 +12,8 @@ from rq.registry import ScheduledJobRegistry
 
 from adapters.delivery.jobs import close_adapters
 from adapters.delivery.rqwire import MsgspecJSONSerializer, TetherJob, deliver_queue_name, tether_queue
-from adapters.delivery.settings import set_process_config
 from bindings.config import TetherConfig, parse_config
+from bindings.process_config import set_process_config
 from tests.adapters.support import CHANNEL, TEST_CONFIG, register_probe
 from workers.runner import run_worker
 from workers.worker_adapter import adapter_spec

@@ -62,7 +62,7 @@ def test_a_replay_takes_the_event_over_and_keeps_the_decision(any_redis: redis.R
     store = RouterStore(any_redis, dedupe_window_ms=WINDOW_MS)
     _claim(store, "j1")
     script_keys, args = store.requeue_args(event_id="e1", job_id="j9", reroute=False, raw_event=b"{}", now_ms=NOW_MS)
-    assert store.requeue_script()(keys=script_keys, args=args) is None
+    assert store.requeue(script_keys, args) is None
     assert _claim(store, "j1").status == "duplicate"  # the old job lost the event
     replay = _claim(store, "j9", _decision("other", "t2"))
     assert (replay.status, replay.decision) == ("sticky", _decision())
@@ -72,7 +72,7 @@ def test_a_reroute_moves_the_decision_to_the_history_and_decides_again(any_redis
     store = RouterStore(any_redis, dedupe_window_ms=WINDOW_MS)
     _claim(store, "j1")
     script_keys, args = store.requeue_args(event_id="e1", job_id="j9", reroute=True, raw_event=b"{}", now_ms=NOW_MS)
-    moved = store.requeue_script()(keys=script_keys, args=args)
+    moved = store.requeue(script_keys, args)
     assert msgspec.json.decode(moved, type=DecisionRecord) == _decision()
     rerouted = _claim(store, "j9", _decision("single-active-binding-fallback", "t2"))
     assert rerouted.status == "new"
@@ -87,7 +87,7 @@ def test_a_replay_of_an_event_past_the_window_creates_it_for_the_new_job(any_red
     store = RouterStore(any_redis, dedupe_window_ms=WINDOW_MS)
     script_keys, args = store.requeue_args(event_id="e1", job_id="j9", reroute=True, raw_event=b'{"eventId":"e1"}',
                                            now_ms=NOW_MS)
-    store.requeue_script()(keys=script_keys, args=args)
+    store.requeue(script_keys, args)
     assert store.load_event("e1") == b'{"eventId":"e1"}'
     assert _claim(store, "j9").status == "new"
 

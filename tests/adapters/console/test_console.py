@@ -16,12 +16,12 @@ from adapters.delivery.engine import idempotency_key
 from adapters.delivery.handoff import hand_off
 from adapters.delivery.jobs import close_adapters
 from adapters.delivery.ledger import Ledger
-from adapters.delivery.settings import set_process_config
 from adapters.payloads import Content, Delivery, Identity, delivery_id_for
 from adapters.protocol import OutboundChunk
 from bindings.config import TetherConfig
 from bindings.errors import ProvisioningError
 from bindings.model import ConversationRef
+from bindings.process_config import set_process_config
 from workers.runner import run_worker
 from workers.worker_adapter import adapter_spec
 
