@@ -13,7 +13,7 @@ import redis
 from click.testing import CliRunner
 
 from adapters.delivery.handoff import hand_off
-from adapters.rqwire import COMPLETIONS_QUEUE, tether_queue
+from adapters.delivery.rqwire import COMPLETIONS_QUEUE, tether_queue
 from tests.adapters import fixtures
 from tests.adapters.fixtures import Drain
 from tests.adapters.support import CHANNEL, make_delivery, script
