@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 
 REDACTED = "[redacted]"
+ERROR_MAX_CHARS = 2000
 
 _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     # Authorization schemes: "Bot abc.def.ghi", "Bearer xyz".
@@ -30,3 +31,9 @@ def redact(text: str) -> str:
     for pattern, replacement in _PATTERNS:
         text = pattern.sub(replacement, text)
     return text
+
+
+def clean_error(message: str) -> str:
+    """What the ledger, dead letters and logs keep of an error: secrets scrubbed, length bounded."""
+    text = redact(message)
+    return text if len(text) <= ERROR_MAX_CHARS else text[: ERROR_MAX_CHARS - 1] + "…"

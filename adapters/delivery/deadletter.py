@@ -15,7 +15,7 @@ import redis
 
 from adapters.delivery import keys
 from adapters.payloads import Delivery
-from adapters.redact import redact
+from adapters.redact import clean_error, redact
 from bindings.model import ConversationRef
 from bindings.replies import as_text
 
@@ -49,6 +49,54 @@ def router_dead_letter_id(event_id: str | None, raw: bytes | str) -> str:
 def payload_dead_letter_id(raw: bytes) -> str:
     """Id of a dead letter for a delivery job whose payload could not be read (no delivery id to go by)."""
     return "j-" + hashlib.sha256(raw).hexdigest()[:32]
+
+
+RAW_KEPT_CHARS = 64 * 1024  # of an unreadable job's payload
+
+
+def delivery_letter(delivery: Delivery, *, reason: str, error: str, attempts: int, dead_at: int) -> DeadLetter:
+    """The dead letter of a delivery the engine gave up on: replayable, with the decision behind it."""
+    return DeadLetter(
+        id=delivery.delivery_id,
+        event_id=delivery.event_id,
+        delivery_id=delivery.delivery_id,
+        reason=reason,
+        attempts=attempts,
+        last_error=clean_error(error),
+        destination=delivery.destination,
+        dead_at=dead_at,
+        source="delivery",
+        delivery=delivery,
+        decision=decision_info(delivery),
+    )
+
+
+def unreadable_job_letter(raw: bytes, *, job_id: str, reason: str, error: str, dead_at: int) -> DeadLetter:
+    """The dead letter of a delivery job whose payload is no delivery (kept raw, up to RAW_KEPT_CHARS)."""
+    return DeadLetter(
+        id=payload_dead_letter_id(raw or job_id.encode()),
+        event_id=None,
+        delivery_id=None,
+        reason=reason,
+        attempts=0,
+        last_error=clean_error(error),
+        destination=None,
+        dead_at=dead_at,
+        source="delivery",
+        event=raw[:RAW_KEPT_CHARS].decode("utf-8", "replace"),
+    )
+
+
+def decision_info(delivery: Delivery) -> dict[str, object]:
+    """The routing decision behind a delivery, as dead letters keep it."""
+    info: dict[str, object] = {"mode": delivery.mode, "reason": delivery.reason}
+    if delivery.binding_id:
+        info["bindingId"] = delivery.binding_id
+    if delivery.target_session_key:
+        info["targetSessionKey"] = delivery.target_session_key
+    if delivery.routed_at:
+        info["routedAt"] = delivery.routed_at
+    return info
 
 
 def matches(letter: DeadLetter, *, reason: str | None = None, source: str | None = None,

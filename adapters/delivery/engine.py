@@ -23,14 +23,15 @@ from typing import Literal, NoReturn
 import msgspec
 import redis
 
-from adapters.delivery.deadletter import DeadLetter
+from adapters.delivery.deadletter import delivery_letter
 from adapters.delivery.leases import RENEWER, Held
-from adapters.delivery.ledger import Claim, Ledger, clean_error
+from adapters.delivery.ledger import Claim, Ledger
 from adapters.delivery.metrics import record_outcome
 from adapters.delivery.retry import RetryPolicy
 from adapters.delivery.settings import job_id_for, lease_ms, retention_s
 from adapters.payloads import Delivery
 from adapters.protocol import Adapter, DestinationGone, OutboundChunk, PermanentError, RetryableError
+from adapters.redact import clean_error
 from bindings.clock import SYSTEM_CLOCK, Clock
 from bindings.config import TetherConfig
 
@@ -236,19 +237,7 @@ class DeliveryEngine:
 
     def _die(self, delivery: Delivery, claim: Claim, reason: str, error: str) -> Outcome:
         now = self.clock.now_ms()
-        letter = DeadLetter(
-            id=delivery.delivery_id,
-            event_id=delivery.event_id,
-            delivery_id=delivery.delivery_id,
-            reason=reason,
-            attempts=claim.attempts,
-            last_error=clean_error(error),
-            destination=delivery.destination,
-            dead_at=now,
-            source="delivery",
-            delivery=delivery,
-            decision=decision_info(delivery),
-        )
+        letter = delivery_letter(delivery, reason=reason, error=error, attempts=claim.attempts, dead_at=now)
         if not self.ledger.die(delivery.delivery_id, claim.fence, letter, now_ms=now):
             return self._lost(delivery, claim)
         return self._report(delivery, Outcome(
@@ -286,15 +275,3 @@ class DeliveryEngine:
             "reason": outcome.reason, "retryInS": outcome.retry_in_s,
         })
         return outcome
-
-
-def decision_info(delivery: Delivery) -> dict[str, object]:
-    """The routing decision behind a delivery, as dead letters keep it."""
-    info: dict[str, object] = {"mode": delivery.mode, "reason": delivery.reason}
-    if delivery.binding_id:
-        info["bindingId"] = delivery.binding_id
-    if delivery.target_session_key:
-        info["targetSessionKey"] = delivery.target_session_key
-    if delivery.routed_at:
-        info["routedAt"] = delivery.routed_at
-    return info

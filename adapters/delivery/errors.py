@@ -13,16 +13,12 @@ from typing import Any
 
 from rq.exceptions import DeserializationError
 
-from adapters.delivery.deadletter import DeadLetter, DeadLetterQueue, payload_dead_letter_id
+from adapters.delivery.deadletter import DeadLetterQueue, unreadable_job_letter
 from adapters.delivery.jobs import InvalidDeliveryPayload
-from adapters.delivery.ledger import clean_error
 from adapters.delivery.rqwire import ForbiddenJobFunction
 from bindings.clock import SYSTEM_CLOCK
 
 log = logging.getLogger("tether.delivery")
-
-RAW_KEPT_CHARS = 64 * 1024
-
 
 def _reason(exc_value: BaseException) -> str | None:
     if isinstance(exc_value, ForbiddenJobFunction):
@@ -43,19 +39,9 @@ def handle_delivery_failure(job: Any, exc_type: type[BaseException], exc_value: 
     except Exception:  # whatever RQ holds, the letter is still filed
         raw = b""
     raw_bytes = raw if isinstance(raw, bytes) else str(raw).encode()
-    letter = DeadLetter(
-        id=payload_dead_letter_id(raw_bytes or str(job.id).encode()),
-        event_id=None,
-        delivery_id=None,
-        reason=reason,
-        attempts=0,
-        last_error=clean_error(f"{type(exc_value).__name__}: {exc_value}"
-                               + (f" ({exc_value.__cause__})" if exc_value.__cause__ else "")),
-        destination=None,
-        dead_at=SYSTEM_CLOCK.now_ms(),
-        source="delivery",
-        event=raw_bytes[:RAW_KEPT_CHARS].decode("utf-8", "replace"),
-    )
+    letter = unreadable_job_letter(
+        raw_bytes, job_id=str(job.id), reason=reason, dead_at=SYSTEM_CLOCK.now_ms(),
+        error=f"{type(exc_value).__name__}: {exc_value}" + (f" ({exc_value.__cause__})" if exc_value.__cause__ else ""))
     DeadLetterQueue(job.connection).put(letter)
     log.warning("delivery job dead-lettered", extra={
         "jobId": job.id, "queue": getattr(job, "origin", None), "reason": reason, "deadLetterId": letter.id})

@@ -30,7 +30,7 @@ import redis
 from adapters.delivery import keys, rqwire
 from adapters.delivery.deadletter import DeadLetter, scrubbed
 from adapters.payloads import DELIVERY_DECODER, Delivery
-from adapters.redact import redact
+from adapters.redact import clean_error
 from bindings.clock import SYSTEM_CLOCK, Clock
 from bindings.lua import ScriptSet
 from bindings.replies import as_text
@@ -44,7 +44,6 @@ SCRIPT_NAMES: tuple[ScriptName, ...] = (
 DEFAULT_RETENTION_S = 7 * 24 * 3600
 # A retry job may run this much before its nextAttemptAt (clocks of two hosts) and still claim.
 EARLY_TOLERANCE_MS = 1000
-_ERROR_MAX_CHARS = 2000
 
 
 class LedgerRecord(msgspec.Struct, frozen=True, rename="camel", kw_only=True):
@@ -153,12 +152,6 @@ def open_result(reply: Any) -> OpenResult:
 
 def _opt_int(value: Any) -> int | None:
     return None if value is None or value in (b"", "") else int(value)
-
-
-def clean_error(message: str) -> str:
-    """What the ledger, dead letters and logs keep of an error: secrets scrubbed, length bounded."""
-    text = redact(message)
-    return text if len(text) <= _ERROR_MAX_CHARS else text[: _ERROR_MAX_CHARS - 1] + "…"
 
 
 class Ledger:

@@ -262,10 +262,10 @@ def _statuses(client: redis.Redis, ids: list[str]) -> list[bytes | None]:
 
 def breakdown_us(client: redis.Redis, n: int = 1000) -> dict[str, float]:
     """Where a route job's time goes, in-process, mean µs per call: the Redis round trip (PING), the bindings
-    read, the whole `router.jobs.route` (validate, decide, store, build, hand off) and the hand-off alone."""
+    read, the whole `router.routing.route` (validate, decide, store, build, hand off) and the hand-off alone."""
     from adapters.delivery.handoff import hand_off
     from adapters.payloads import Content, Delivery
-    from router.jobs import route
+    from router.routing import route
 
     seed(client)
     config = parse_config(CONFIG)

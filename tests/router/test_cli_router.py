@@ -11,7 +11,7 @@ from click.testing import CliRunner, Result
 from adapters.delivery.rqwire import COMPLETIONS_QUEUE, tether_queue
 from bindings.config import parse_config
 from bindings.service import SessionBindingService
-from router.jobs import route
+from router.routing import route
 from tests.router.factories import SPAWN_ON_TOML, conv, event
 from workers.cli import main
 

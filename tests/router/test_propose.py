@@ -10,7 +10,7 @@ from adapters.payloads import delivery_id_for
 from bindings.config import TetherConfig, parse_config
 from bindings.model import SessionBindingRecord
 from router.event import CompletionEvent, parse_event
-from router.jobs import propose
+from router.propose import propose
 from router.store import DecisionRecord
 from tests.router.factories import NOW_MS, SPAWN_OFF_TOML, SPAWN_ON_TOML, binding, conv, event
 

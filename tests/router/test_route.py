@@ -21,9 +21,9 @@ from bindings.clock import ManualClock
 from bindings.config import parse_config
 from bindings.model import SessionBindingRecord
 from bindings.service import SessionBindingService
-from router import jobs
+from router import availability, routing
 from router.enqueue import enqueue_completion, requeue_event
-from router.jobs import route
+from router.routing import route
 from router.store import RouterStore, for_client
 from tests.router.factories import SPAWN_OFF_TOML, SPAWN_ON_TOML, conv, event, write_config
 from tests.router.support import ledger_ids, queued_deliveries
@@ -59,7 +59,7 @@ class _FlakyHandOff:
     def __init__(self, failures: int) -> None:
         self.failures = failures
         self.calls = 0
-        self.real = jobs.hand_off
+        self.real = routing.hand_off
 
     def __call__(self, client: redis.Redis, delivery: Any) -> str:
         self.calls += 1
@@ -82,8 +82,8 @@ def _hand_off_fails_once_after_the_decision(monkeypatch: pytest.MonkeyPatch, fai
     """The decision is stored without its delivery (the route script hands nothing off, as when its hand-off part
     fails), and the router's own hand-off then fails `failures` times."""
     flaky = _FlakyHandOff(failures)
-    monkeypatch.setattr(jobs, "prepare_hand_off", lambda client, delivery: None)
-    monkeypatch.setattr(jobs, "hand_off", flaky)
+    monkeypatch.setattr(routing, "prepare_hand_off", lambda client, delivery: None)
+    monkeypatch.setattr(routing, "hand_off", flaky)
     return flaky
 
 
@@ -109,7 +109,7 @@ def no_slack_adapter() -> Iterator[None]:
 
     yield
     registry._registered.pop("slack", None)
-    jobs._adapters_seen.discard("slack")
+    availability.forget("slack")
 
 
 def test_completion_for_bound_session_mode_run_resolves_to_thread_destination_only(

@@ -128,7 +128,7 @@ def test_a_router_dead_letter_is_routed_again(probe_env: redis.Redis, cli: Any) 
 
 def test_replay_reroute_of_a_delivery_letter_routes_again_and_delivers_once(
         probe_env: redis.Redis, drain: Drain, cli: Any, config: TetherConfig) -> None:
-    from router.jobs import route
+    from router.routing import route
 
     script(probe_env, "permanent:forbidden")
     route(probe_env, config, dict(EVENT), job_id="route-1")
