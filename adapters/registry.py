@@ -12,7 +12,7 @@ from importlib.metadata import entry_points
 
 import redis
 
-from adapters.protocol import Adapter
+from adapters.protocol import Adapter, ConversationCheck
 from bindings.config import TetherConfig
 
 ENTRY_POINT_GROUP = "tether.adapters"
@@ -52,3 +52,29 @@ def load_adapter(channel: str, config: TetherConfig, client: redis.Redis) -> Ada
     if factory is None:
         raise LookupError(f"no adapter for channel {channel!r} (known: {', '.join(sorted(available_channels()))})")
     return factory(config, client)
+
+
+# ---- the sweeper's conversation checks (entry-point group `tether.conversation_checks`) -----------------------
+
+CHECKS_GROUP = "tether.conversation_checks"
+
+ConversationCheckFactory = Callable[[TetherConfig, redis.Redis], ConversationCheck]
+
+_registered_checks: dict[str, ConversationCheckFactory] = {}
+
+
+def register_conversation_check(channel: str, factory: ConversationCheckFactory) -> None:
+    _registered_checks[channel.strip().lower()] = factory
+
+
+def conversation_check_factory(channel: str) -> ConversationCheckFactory | None:
+    """The check installed for `channel` (registered in-process, else its entry point), or None."""
+    channel = channel.strip().lower()
+    found = _registered_checks.get(channel)
+    if found is not None:
+        return found
+    for ep in entry_points(group=CHECKS_GROUP):
+        if ep.name.strip().lower() == channel:
+            factory: ConversationCheckFactory = ep.load()
+            return factory
+    return None

@@ -1,21 +1,14 @@
-"""Bound threads: their state on Discord, the index of threads to watch, and the sweeper's check.
+"""Bound threads: their state on Discord and the index of threads to watch.
 
 Every thread tether created (child placement) or delivered a bound message to is put in an index
-(`keys.bound_threads`, member `account:thread`, score = when to look next). The sweeper calls
-`check_bound_threads`, which looks at the due ones only (O(due), never a scan of all bindings):
-
-- thread deleted (10003)    → binding ended `thread-delete`, no farewell (nobody could read it);
-- thread archived           → binding ended `thread-archived`, and `on_farewell(record)` is called so the caller can
-                              send "Session ended …" through normal delivery;
-- open (or merely locked)   → looked at again after `interval_s`;
-- any transient failure     → kept, looked at again after `interval_s`;
-- no active binding any more → dropped from the index.
+(`keys.bound_threads`, member `account:thread`, score = when to look next); the sweeper's check
+(`adapters.discord.thread_check`) looks at the due ones only.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -23,16 +16,12 @@ import redis
 
 from adapters.discord import keys, routes
 from adapters.discord.errors import UNKNOWN_CHANNEL, DiscordApiError
-from adapters.protocol import DeliveryError
 from bindings.clock import SYSTEM_CLOCK, Clock
-from bindings.model import ConversationRef, SessionBindingRecord
+from bindings.model import SessionBindingRecord
 from bindings.replies import as_text
 
 if TYPE_CHECKING:
     from adapters.discord.client import DiscordClient
-    from adapters.discord.runtime import DiscordRuntime
-    from bindings.config import TetherConfig
-    from bindings.service import SessionBindingService
 
 log = logging.getLogger("tether.discord.threads")
 
@@ -100,78 +89,6 @@ class ThreadIndex:
 
     def watched(self) -> int:
         return int(self.client.zcard(keys.bound_threads()))
-
-
-FarewellCallback = Callable[[SessionBindingRecord], object]
-
-
-def check_bound_threads(
-    svc: SessionBindingService,
-    client: redis.Redis,
-    config: TetherConfig,
-    *,
-    on_farewell: FarewellCallback | None = None,
-    limit: int = 100,
-    interval_s: float = DEFAULT_INTERVAL_S,
-    runtime: DiscordRuntime | None = None,
-) -> dict[str, int]:
-    """Check up to `limit` due bound threads; returns counts by outcome (checked, archived, deleted, kept, dropped)."""
-    from adapters.discord.runtime import DiscordRuntime
-
-    owned = runtime is None
-    rt = runtime or DiscordRuntime(config, client, clock=svc.clock)
-    counts = {"checked": 0, "archived": 0, "deleted": 0, "kept": 0, "dropped": 0}
-    try:
-        for account, thread_id in rt.threads.due(limit):
-            counts["checked"] += 1
-            record = svc.resolve_by_conversation(
-                ConversationRef(channel=CHANNEL, account_id=account, conversation_id=thread_id)
-            )
-            if record is None:
-                rt.threads.unwatch(account, thread_id)
-                counts["dropped"] += 1
-                continue
-            outcome = check_thread(svc, rt.api, record, on_farewell=on_farewell)
-            counts[outcome] += 1
-            if outcome == "kept":
-                rt.threads.reschedule(account, thread_id, after_s=interval_s)
-            else:
-                rt.threads.unwatch(account, thread_id)
-    finally:
-        if owned:
-            rt.close()
-    if counts["archived"] or counts["deleted"]:
-        log.info("bound threads checked", extra=counts)
-    return counts
-
-
-def check_thread(
-    svc: SessionBindingService,
-    api: DiscordClient,
-    record: SessionBindingRecord,
-    *,
-    on_farewell: FarewellCallback | None = None,
-) -> Literal["archived", "deleted", "kept"]:
-    """Check one bound thread and end its binding if the thread is archived or deleted."""
-    conv = record.conversation
-    thread_id = record.metadata.get("threadId") or conv.conversation_id
-    if not thread_id:
-        return "kept"
-    try:
-        info = fetch_thread(api, conv.account_id, thread_id)
-    except (DiscordApiError, DeliveryError) as exc:
-        log.info("thread check failed; keeping the binding", extra={
-            "bindingId": record.binding_id, "threadId": thread_id, "error": str(exc)})
-        return "kept"
-    if info.state == "deleted":
-        svc.unbind(binding_id=record.binding_id, reason="thread-delete")
-        return "deleted"
-    if info.state == "archived":
-        for ended in svc.unbind(binding_id=record.binding_id, reason="thread-archived"):
-            if on_farewell is not None:
-                on_farewell(ended)
-        return "archived"
-    return "kept"
 
 
 def records_to_watch(records: Iterable[SessionBindingRecord]) -> list[tuple[str, str]]:

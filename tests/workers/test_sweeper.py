@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
 import redis
 
 from adapters.delivery.ledger import Ledger
@@ -53,3 +56,66 @@ def test_a_replaced_binding_gets_no_farewell(real_redis: redis.Redis) -> None:
     from workers.farewell import send_farewell
 
     assert send_farewell(real_redis, replaced, 0) is None
+
+
+class _CountingCheck:
+    """A platform's conversation check that ends one given binding on its first pass."""
+
+    built = 0
+
+    def __init__(self, svc: SessionBindingService, binding_id: str) -> None:
+        type(self).built += 1
+        self.channel = "console"
+        self.svc = svc
+        self.binding_id = binding_id
+        self.passes = 0
+        self.closed = False
+
+    def run_once(self, on_ended: Any) -> dict[str, int]:
+        self.passes += 1
+        ended = self.svc.unbind(binding_id=self.binding_id, reason="thread-archived")
+        for record in ended:
+            on_ended(record)
+        return {"checked": 1, "archived": len(ended)}
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_the_sweeper_runs_the_installed_check_of_each_configured_channel_built_once(
+    real_redis: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from adapters import registry
+
+    config = parse_config("[channels.console]\n")
+    svc = SessionBindingService(real_redis, config)
+    record = svc.bind(target_session_key="agent:main:subagent:y", target_kind="subagent",
+                      conversation=ConversationRef(channel="console", conversation_id="general/t2"))
+    _CountingCheck.built = 0
+    monkeypatch.setitem(registry._registered_checks, "console",
+                        lambda cfg, client: _CountingCheck(svc, record.binding_id))
+    monkeypatch.setitem(registry._registered_checks, "elsewhere", lambda cfg, client: pytest.fail("not configured"))
+
+    sweeper = Sweeper(real_redis, config)
+    first, second = sweeper.run_once(), sweeper.run_once()
+
+    assert _CountingCheck.built == 1
+    assert (first["console.archived"], second["console.archived"]) == (1, 0)
+    check = sweeper.checks[0]
+    assert isinstance(check, _CountingCheck) and check.passes == 2
+    ended = svc.get(record.binding_id)
+    assert ended is not None and ended.end_reason == "thread-archived"
+    sweeper.close()
+    assert check.closed
+
+
+def test_discord_offers_its_thread_check_through_the_entry_point() -> None:
+    from adapters.discord.thread_check import DiscordThreadCheck
+    from adapters.protocol import ConversationCheck
+    from adapters.registry import conversation_check_factory
+
+    factory = conversation_check_factory("discord")
+    assert factory is not None
+    check = factory(parse_config('[channels.discord.accounts.default]\ntoken = "env:NOPE"\n'), redis.Redis())
+    assert isinstance(check, DiscordThreadCheck) and isinstance(check, ConversationCheck)
+    check.close()

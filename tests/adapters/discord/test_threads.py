@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from adapters.discord.provision import DiscordProvisioner
-from adapters.discord.threads import check_bound_threads
+from adapters.discord.thread_check import check_bound_threads
 from bindings.clock import ManualClock
 from bindings.model import SessionBindingRecord
 from bindings.service import SessionBindingService
