@@ -17,9 +17,10 @@ def resolve_url(url: str | None = None) -> str:
     return url or redis_url(load_config()) or DEFAULT_REDIS_URL
 
 
-def connect(url: str | None = None) -> redis.Redis:
+def connect(url: str | None = None, *, retries: int = 8, connect_timeout_s: float = 5) -> redis.Redis:
     """Open a client (see `resolve_url`). Socket errors are retried with jittered backoff for a few seconds, so a
-    Redis restart is a pause, not a crash."""
+    Redis restart is a pause, not a crash. A server answering callers (`tether api`) retries less, so that an
+    outage becomes a quick 503 rather than a hung request."""
     url = resolve_url(url)
     if not url.startswith(_SCHEMES):
         scheme = url.split(":")[0]
@@ -27,10 +28,10 @@ def connect(url: str | None = None) -> redis.Redis:
     return redis.Redis.from_url(
         url,
         decode_responses=False,
-        socket_connect_timeout=5,
+        socket_connect_timeout=connect_timeout_s,
         socket_timeout=30,
         health_check_interval=30,
-        retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=2.0), retries=8),
+        retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=2.0), retries=retries),
         retry_on_error=[redis.ConnectionError, redis.TimeoutError],
     )
 

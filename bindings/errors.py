@@ -26,3 +26,8 @@ class NotFound(TetherError, LookupError):
 
 class ProvisioningError(TetherError):
     """A child conversation could not be created (no provisioner for the channel, or the platform refused)."""
+
+
+class ProvisionerMissing(ProvisioningError):
+    """No conversation provisioner is registered for the channel: the caller asked for something this
+    installation cannot do (as opposed to a platform that refused)."""

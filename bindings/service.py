@@ -17,7 +17,7 @@ from bindings.clock import SYSTEM_CLOCK, Clock
 from bindings.codec import deadline, decode, encode_new
 from bindings.config import DEFAULT_REDIS_URL, TetherConfig, load_config, redis_url
 from bindings.connection import connect
-from bindings.errors import InvalidInput, ProvisioningError, TetherError
+from bindings.errors import InvalidInput, ProvisionerMissing, ProvisioningError, TetherError
 from bindings.model import TARGET_KINDS, ConversationRef, SessionBindingRecord, TargetKind
 from bindings.normalize import normalize_conversation
 from bindings.provisioner import ConversationProvisioner, discover_provisioners
@@ -227,7 +227,7 @@ class SessionBindingService:
         provisioner = self._provisioners.get(parent.channel)
         if provisioner is None:
             known = ", ".join(sorted(self._provisioners)) or "none"
-            raise ProvisioningError(
+            raise ProvisionerMissing(
                 f"placement 'child' needs a conversation provisioner for channel {parent.channel!r}, and none is "
                 f"registered (registered: {known}); install or enable that channel's adapter, or bind with "
                 "placement 'current'"

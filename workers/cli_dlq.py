@@ -1,29 +1,24 @@
 """`tether dlq list|show|replay|purge`: the dead letters of the router and of every channel, in one queue.
 
-Replay is idempotent: a delivery dead letter goes back through the ledger (a delivered record sends nothing, a dead
-one is revived once); a router dead letter is routed again with `router.enqueue.requeue_event`. `--reroute`
-re-runs routing and records a new decision (for delivery dead letters, from the event the router stored).
+Listing, showing and replaying live in `workers.queries.dead_letters` (the HTTP API answers the same).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable
 from typing import Any
 
 import click
 import msgspec
-import redis
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from adapters.delivery.deadletter import DeadLetter, DeadLetterQueue, matches
-from adapters.delivery.ledger import Ledger
-from adapters.delivery.replay import ReplayResult, purge_letters, replay_delivery_letter
-from bindings.config import TetherConfig
+from adapters.delivery.replay import purge_letters
 from bindings.connection import connect
-from bindings.errors import TetherError
 from bindings.process_config import process_config
 from workers.output import echo_json, fmt_ms, print_table
+from workers.queries.dead_letters import letter_detail, letter_json, list_letters, replay_letters
 
 _redis_option = click.option("--redis-url", envvar="TETHER_REDIS_URL", help="Redis URL (default: configuration).")
 
@@ -50,11 +45,6 @@ def _short(text: str | None, width: int = 80) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def letter_json(letter: DeadLetter) -> dict[str, Any]:
-    out: dict[str, Any] = msgspec.to_builtins(letter)
-    return out
-
-
 @dlq.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array instead of a table.")
 @click.option("--reason", help="Only this reason (a value ending in ':' matches as a prefix, e.g. `no-adapter:`).")
@@ -65,10 +55,7 @@ def letter_json(letter: DeadLetter) -> dict[str, Any]:
 def list_(*, as_json: bool, reason: str | None, source: str | None, channel: str | None, limit: int | None,
           redis_url: str | None) -> None:
     """List dead letters, oldest first."""
-    letters = [lt for lt in DeadLetterQueue(connect(redis_url)).letters()
-               if matches(lt, reason=reason, source=source, channel=channel)]
-    if limit is not None:
-        letters = letters[:limit]
+    letters = list_letters(connect(redis_url), reason=reason, source=source, channel=channel, limit=limit)
     if as_json:
         echo_json([letter_json(lt) for lt in letters])
         return
@@ -84,14 +71,13 @@ def list_(*, as_json: bool, reason: str | None, source: str | None, channel: str
 @_redis_option
 def show(letter_id: str, as_json: bool, redis_url: str | None) -> None:
     """One dead letter in full, with its delivery's ledger record."""
-    client = connect(redis_url)
-    letter = DeadLetterQueue(client).get(letter_id)
-    if letter is None:
+    detail = letter_detail(connect(redis_url), letter_id)
+    if detail is None:
         raise click.ClickException(f"no dead letter {letter_id!r}")
-    record = Ledger(client).get(letter.delivery_id) if letter.delivery_id else None
     if as_json:
-        echo_json({"letter": letter_json(letter), "ledger": msgspec.to_builtins(record) if record else None})
+        echo_json(msgspec.to_builtins(detail))
         return
+    letter, record = detail.letter, detail.ledger
     decision = letter.decision or {}
     rows: list[tuple[str, Any]] = [
         ("id", letter.id), ("source", letter.source), ("reason", letter.reason), ("event", letter.event_id),
@@ -109,53 +95,6 @@ def show(letter_id: str, as_json: bool, redis_url: str | None) -> None:
     print_table(f"dead letter {letter.id}", ["field", "value"], rows)
 
 
-def replay_letter(client: redis.Redis, letter: DeadLetter, *, reroute: bool, config: TetherConfig) -> ReplayResult:
-    """Replay one dead letter of either source. The router is imported only here: adapters never import it."""
-    if letter.source == "router":
-        if letter.event is None:
-            return ReplayResult(id=letter.id, outcome="not-replayable", detail="no event kept")
-        from router.enqueue import requeue_event
-
-        try:
-            job_id = requeue_event(client, letter.event, reroute=reroute)
-        except TetherError as exc:
-            return ReplayResult(id=letter.id, outcome="failed", detail=str(exc))
-        DeadLetterQueue(client).remove(letter.id)
-        return ReplayResult(id=letter.id, outcome="rerouted" if reroute else "replayed", detail=job_id)
-    if not reroute:
-        return replay_delivery_letter(client, letter, config=config)
-    if letter.event_id is None:
-        return ReplayResult(id=letter.id, outcome="not-replayable", detail="no event id to route again")
-    from router.enqueue import requeue_event
-    from router.store import load_event
-
-    raw = load_event(client, letter.event_id)
-    if raw is None:
-        return ReplayResult(id=letter.id, outcome="not-replayable",
-                            detail="the router no longer stores this event; replay without --reroute")
-    armed = replay_delivery_letter(client, letter, config=config, rearm=True)
-    if armed.outcome != "rearmed":
-        return armed
-    try:
-        job_id = requeue_event(client, raw, reroute=True)
-    except TetherError as exc:
-        return ReplayResult(id=letter.id, outcome="failed", detail=str(exc))
-    return ReplayResult(id=letter.id, outcome="rerouted", detail=job_id)
-
-
-def _selected(dlq_: DeadLetterQueue, ids: Iterable[str], all_: bool) -> tuple[list[DeadLetter], list[str]]:
-    if all_:
-        return dlq_.letters(), []
-    letters, missing = [], []
-    for letter_id in ids:
-        letter = dlq_.get(letter_id)
-        if letter is None:
-            missing.append(letter_id)
-        else:
-            letters.append(letter)
-    return letters, missing
-
-
 @dlq.command()
 @click.argument("ids", nargs=-1)
 @click.option("--all", "all_", is_flag=True, help="Replay every dead letter.")
@@ -169,29 +108,28 @@ def replay(ids: tuple[str, ...], all_: bool, reroute: bool, as_json: bool, redis
     if ids and all_:
         raise click.UsageError("give either IDs or --all, not both")
     client = connect(redis_url)
-    config = process_config()
-    letters, missing = _selected(DeadLetterQueue(client), ids, all_)
-    results: list[ReplayResult] = []
-    if len(letters) > 1 and not as_json:
+    if as_json:
+        report = replay_letters(client, ids, all_=all_, reroute=reroute, config=process_config())
+        echo_json(msgspec.to_builtins(report))
+    else:
         progress = Progress(TextColumn("replaying"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                             console=Console(stderr=True))
-        with progress:
-            task = progress.add_task("replay", total=len(letters))
-            for letter in letters:
-                results.append(replay_letter(client, letter, reroute=reroute, config=config))
-                progress.advance(task)
-    else:
-        results = [replay_letter(client, letter, reroute=reroute, config=config) for letter in letters]
-    results += [ReplayResult(id=i, outcome="missing", detail="no such dead letter") for i in missing]
-    replayed = sum(1 for r in results if r.outcome in ("replayed", "rerouted"))
-    if as_json:
-        echo_json({"replayed": replayed, "results": msgspec.to_builtins(results)})
-    else:
+
+        def start(total: int) -> Callable[[], None]:
+            progress.start()
+            task = progress.add_task("replay", total=total)
+            return lambda: progress.advance(task)
+
+        try:
+            report = replay_letters(client, ids, all_=all_, reroute=reroute, config=process_config(), progress=start)
+        finally:
+            progress.stop()
+        results = report.results
         for r in results:
             if r.outcome not in ("replayed", "rerouted"):
                 click.echo(f"{r.id}: {r.outcome}" + (f" ({r.detail})" if r.detail else ""))
-        click.echo(f"replayed {replayed} of {len(results)} dead letter{'' if len(results) == 1 else 's'}")
-    if missing or any(r.outcome == "failed" for r in results):
+        click.echo(f"replayed {report.replayed} of {len(results)} dead letter{'' if len(results) == 1 else 's'}")
+    if report.failed:
         raise SystemExit(1)
 
 

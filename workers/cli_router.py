@@ -6,67 +6,19 @@ import sys
 from typing import Any
 
 import click
-import msgspec
 
-from adapters.delivery.deadletter import DeadLetter, DeadLetterQueue, router_dead_letter_id
-from adapters.delivery.ledger import Ledger, LedgerRecord
 from bindings.connection import connect
-from bindings.errors import InvalidInput
 from bindings.process_config import process_config
-from router.enqueue import PreparedEvent, enqueue_prepared, prepare_event
-from router.store import DecisionRecord, EventState, destination_label, for_client
+from router.enqueue import enqueue_prepared
+from router.store import DecisionRecord, destination_label
 from workers.output import echo_json, fmt_ms, print_table, to_builtins
+from workers.queries.events import EnqueueReport, read_events
+from workers.queries.explain import Explanation, explain_event
 
 _redis_option = click.option("--redis-url", envvar="TETHER_REDIS_URL", help="Redis URL (default: configuration).")
 _json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 
 BATCH = 1000  # events per pipeline
-
-
-class Rejected(msgspec.Struct, frozen=True, kw_only=True):
-    line: int | None  # JSON lines: the line number (1-based)
-    item: int | None  # a JSON array: the item number (1-based)
-    field: str
-    error: str
-
-    def where(self) -> str:
-        return f"line {self.line}" if self.line is not None else f"item {self.item}" if self.item else "event"
-
-
-def read_events(text: bytes, *, max_event_bytes: int) -> tuple[list[PreparedEvent], list[Rejected]]:
-    """One JSON object, a JSON array of objects, or JSON lines (one object per line, blank lines skipped)."""
-    good: list[PreparedEvent] = []
-    bad: list[Rejected] = []
-
-    def check(raw: bytes | dict[str, Any], line: int | None, item: int | None) -> None:
-        try:
-            if not isinstance(raw, bytes | dict):
-                raise InvalidInput("event", f"expected a JSON object, got {type(raw).__name__}")
-            good.append(prepare_event(raw, max_event_bytes=max_event_bytes))
-        except InvalidInput as exc:
-            bad.append(Rejected(line=line, item=item, field=exc.field, error=exc.message))
-
-    stripped = text.strip()
-    if not stripped:
-        return good, bad
-    lines = [(n, line.strip()) for n, line in enumerate(text.splitlines(), start=1) if line.strip()]
-    try:
-        whole = msgspec.json.decode(stripped)
-    except msgspec.DecodeError:
-        whole = None
-        if len(lines) == 1:
-            check(lines[0][1], lines[0][0], None)
-            return good, bad
-    if whole is None:
-        for n, line in lines:
-            check(line, n, None)
-    elif isinstance(whole, list):
-        for i, obj in enumerate(whole, start=1):
-            check(obj, None, i)
-    else:
-        check(stripped, 1 if len(lines) == 1 else None, None)
-    return good, bad
-
 
 @click.command()
 @click.argument("source", default="-", metavar="[FILE|-]")
@@ -87,8 +39,7 @@ def enqueue(source: str, as_json: bool, redis_url: str | None) -> None:
         for start in range(0, len(good), BATCH):
             job_ids += enqueue_prepared(client, good[start:start + BATCH])
     if as_json:
-        echo_json({"enqueued": len(job_ids), "rejected": len(bad), "jobIds": job_ids,
-                   "errors": [to_builtins(r) for r in bad]})
+        echo_json(to_builtins(EnqueueReport(enqueued=len(job_ids), rejected=len(bad), job_ids=job_ids, errors=bad)))
     else:
         for r in bad:
             click.echo(f"{r.where()}: {r.field}: {r.error}", err=True)
@@ -109,48 +60,6 @@ def _read_file(path: str) -> bytes:
 # ---- explain ---------------------------------------------------------------------------------------------------
 
 
-class Explanation(msgspec.Struct, frozen=True, rename="camel", kw_only=True):
-    event_id: str
-    known: bool  # False: never seen, or past the dedupe window
-    first_seen_at: int | None
-    job_id: str | None
-    duplicates: int
-    decision: DecisionRecord | None
-    history: list[DecisionRecord]
-    deliveries: list[dict[str, Any]]  # ledger records (without the payload) or {"deliveryId", "status": None}
-    dead_letters: list[DeadLetter]
-
-
-def explain_event(client: Any, event_id: str) -> Explanation:
-    state: EventState | None = for_client(client).state(event_id)
-    decisions = ([] if state is None else state.history) + ([state.decision] if state and state.decision else [])
-    delivery_ids = list(dict.fromkeys(d for dec in decisions for d in dec.delivery_ids))
-    ledger = Ledger(client)
-    deliveries = [_ledger_view(i, ledger.get(i)) for i in delivery_ids]
-    dlq = DeadLetterQueue(client)
-    letter_ids = [router_dead_letter_id(event_id, b""), *delivery_ids]
-    letters = [letter for letter in (dlq.get(i) for i in letter_ids) if letter is not None]
-    return Explanation(
-        event_id=event_id,
-        known=state is not None,
-        first_seen_at=state.first_seen_at if state else None,
-        job_id=state.job_id if state else None,
-        duplicates=state.duplicates if state else 0,
-        decision=state.decision if state else None,
-        history=state.history if state else [],
-        deliveries=deliveries,
-        dead_letters=[msgspec.structs.replace(letter, delivery=None, event=None) for letter in letters],
-    )
-
-
-def _ledger_view(delivery_id: str, record: LedgerRecord | None) -> dict[str, Any]:
-    if record is None:
-        return {"deliveryId": delivery_id, "status": None}
-    out: dict[str, Any] = to_builtins(msgspec.structs.replace(record, delivery=None))
-    out.pop("delivery", None)
-    return out
-
-
 @click.command()
 @click.argument("event_id")
 @_json_option
@@ -163,7 +72,7 @@ def explain(event_id: str, as_json: bool, redis_url: str | None) -> None:
         echo_json(to_builtins(found))
     else:
         _print_explanation(found)
-    if not found.known and not found.dead_letters:
+    if not found.found:
         sys.exit(1)
 
 

@@ -55,7 +55,8 @@ def test_enqueue_reads_a_json_array_from_stdin_and_reports_in_json(real_redis: r
     assert result.exit_code == 1
     out = json.loads(result.stdout)
     assert (out["enqueued"], out["rejected"], len(out["jobIds"])) == (1, 1, 1)
-    assert out["errors"] == [{"line": None, "item": 2, "field": "content.text", "error": "must not be empty"}]
+    assert out["errors"] == [{"line": None, "item": 2, "field": "content.text", "error": "must not be empty",
+                             "index": 1}]
 
 
 def test_enqueue_accepts_one_pretty_printed_event(real_redis: redis.Redis, redis_url: str) -> None:
