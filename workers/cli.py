@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "explain": "workers.cli_router:explain",
     "dlq": "workers.cli_dlq:dlq",
     "status": "workers.cli_status:status",
+    "api": "workers.cli_api:api",
 }
 
 HELP = """Route completion messages of agent sub-sessions to the right chat conversation, exactly once.
