@@ -10,35 +10,19 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import logging
-import os
-from pathlib import Path
 
+from adapters.secrets import SecretUnavailable, parse_secret_spec, read_secret
 from bindings.errors import ConfigError
 
 log = logging.getLogger("tether.api")
 
-_SPEC_PREFIXES = ("env:", "file:")
-
-
-def check_spec(spec: str, where: str) -> None:
-    if not spec.startswith(_SPEC_PREFIXES):
-        raise ConfigError(f"key `{where}`: must be \"env:NAME\" or \"file:PATH\" (a literal token would end up in "
-                          "the configuration file and its backups)")
-
-
-def read_token(spec: str) -> str | None:
-    """The token a spec names now; None when the variable or file is missing or empty (logged without a value)."""
-    kind, _, name = spec.partition(":")
-    if kind == "env":
-        value = os.environ.get(name, "")
-    else:
-        try:
-            value = Path(name).read_text()
-        except OSError as exc:
-            log.warning("api token file unreadable", extra={"path": name, "error": exc.strerror})
-            return None
-    value = value.strip()
-    return value or None
+def read_token(spec: str, field: str) -> str | None:
+    """The token a spec names now; None when the variable or file is missing or empty (logged, without a value)."""
+    try:
+        return read_secret(spec, field=field)
+    except SecretUnavailable as exc:
+        log.warning("api token unavailable", extra={"error": str(exc)})
+        return None
 
 
 def is_loopback(host: str) -> bool:
@@ -52,8 +36,9 @@ def is_loopback(host: str) -> bool:
 
 class BearerAuth:
     def __init__(self, specs: list[str]) -> None:
-        for i, spec in enumerate(specs):
-            check_spec(spec, f"api.tokens[{i}]")
+        self.fields = [f"api.tokens[{i}]" for i in range(len(specs))]
+        for spec, field in zip(specs, self.fields, strict=True):
+            parse_secret_spec(spec, field=field)  # a literal token is a ConfigError naming the key
         self.specs = list(specs)
 
     @property
@@ -77,8 +62,8 @@ class BearerAuth:
             return False
         given = presented.strip().encode()
         ok = False
-        for spec in self.specs:  # every token is compared, so the time taken does not tell which one matched
-            token = read_token(spec)
+        for spec, field in zip(self.specs, self.fields, strict=True):  # all compared: timing tells nothing
+            token = read_token(spec, field)
             if token is not None and hmac.compare_digest(given, token.encode()):
                 ok = True
         return ok

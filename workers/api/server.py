@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 from typing import Any
 
 import uvicorn
@@ -26,12 +27,24 @@ def make_context(config: TetherConfig, redis_url: str | None = None) -> ApiConte
     return ApiContext(client=client, config=config, redis_label=describe_url(url), auth=BearerAuth(config.api.tokens))
 
 
+def listen(host: str, port: int) -> socket.socket:
+    """Bound here rather than by uvicorn, so that port 0 (any free port) can be logged as the port it became."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host.strip("[]"), port))
+    sock.set_inheritable(True)
+    return sock
+
+
 def serve(ctx: ApiContext, host: str, port: int, *, app: Any = None) -> None:
     ctx.auth.check_exposure(host)
     REGISTRY.register(RedisStateCollector(ctx.client))
     if ctx.auth.open:
         log.warning("api without tokens: open to every local caller", extra={"host": host})
-    log.info("api listening", extra={"host": host, "port": port, "openapi": "/openapi.json"})
-    uvicorn.run(app if app is not None else create_app(ctx), host=host, port=port, loop="uvloop", http="httptools",
-                log_config=None, access_log=False, server_header=False, proxy_headers=False,
-                timeout_graceful_shutdown=10)
+    sock = listen(host, port)
+    config = uvicorn.Config(app if app is not None else create_app(ctx), loop="uvloop", http="httptools",
+                            log_config=None, access_log=False, server_header=False, proxy_headers=False,
+                            timeout_graceful_shutdown=10, backlog=2048)
+    log.info("api listening", extra={"host": host, "port": sock.getsockname()[1], "openapi": "/openapi.json"})
+    uvicorn.Server(config).run(sockets=[sock])

@@ -27,7 +27,7 @@ def show(call: Call) -> Reply:
 def replay(call: Call) -> Reply:
     req: ReplayRequest = call.body
     if req.all == (req.ids is not None):
-        raise invalid("ids", "give either `ids` or `all: true`, not both")
+        raise invalid("ids", "give exactly one of `ids` and `all: true`")
     report = replay_letters(call.ctx.client, req.ids or [], all_=req.all, reroute=req.reroute,
                             config=call.ctx.config)
     return Reply(200, report)
