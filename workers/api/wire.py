@@ -4,11 +4,14 @@ validation and for the OpenAPI document."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
 
 from bindings.model import ConversationRef, Placement, SessionBindingRecord
+
+# A string with something in it: the services trim and refuse blank keys, ids and reasons.
+NonEmpty = Annotated[str, msgspec.Meta(min_length=1, pattern=r"\S")]
 
 
 class _Wire(msgspec.Struct, frozen=True, rename="camel", kw_only=True, forbid_unknown_fields=True):
@@ -19,7 +22,7 @@ class BindRequest(_Wire, frozen=True):
     """`POST /v1/bindings`. Placement `child`: `conversation` names the parent (`parentConversationId`, no
     `conversationId`) and the channel's adapter creates the conversation (a thread) first."""
 
-    target_session_key: str
+    target_session_key: NonEmpty
     conversation: ConversationRef
     target_kind: Literal["subagent", "session"] = "subagent"
     placement: Placement = "current"
@@ -36,8 +39,8 @@ class TouchRequest(_Wire, frozen=True):
 class UnbindRequest(_Wire, frozen=True):
     """`POST /v1/bindings/unbind`: end every binding of a session."""
 
-    target_session_key: str
-    reason: str = "unbound"
+    target_session_key: NonEmpty
+    reason: NonEmpty = "unbound"
 
 
 class Ended(msgspec.Struct, frozen=True, rename="camel", kw_only=True):
@@ -66,21 +69,21 @@ class _Query(msgspec.Struct, frozen=True, rename="camel", kw_only=True, forbid_u
 
 
 class SessionQuery(_Query, frozen=True):
-    target_session_key: str
+    target_session_key: NonEmpty
 
 
 class ResolveQuery(_Query, frozen=True):
-    channel: str
-    conversation_id: str
+    channel: NonEmpty
+    conversation_id: NonEmpty
     account_id: str = "default"
 
 
 class UnbindQuery(_Query, frozen=True):
-    reason: str = "unbound"
+    reason: NonEmpty = "unbound"
 
 
 class LettersQuery(_Query, frozen=True):
     reason: str | None = None  # a value ending in ':' matches as a prefix (`no-adapter:`)
     source: Literal["router", "delivery"] | None = None
     channel: str | None = None
-    limit: int | None = msgspec.field(default=None)  # at most this many, oldest first
+    limit: Annotated[int, msgspec.Meta(ge=0)] | None = None  # at most this many, oldest first

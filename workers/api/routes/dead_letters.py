@@ -11,8 +11,6 @@ from workers.queries.dead_letters import LetterDetail, ReplayReport, letter_deta
 
 def list_(call: Call) -> Reply:
     q: LettersQuery = call.query
-    if q.limit is not None and q.limit < 0:
-        raise invalid("limit", "must be ≥ 0")
     return Reply(200, list_letters(call.ctx.client, reason=q.reason, source=q.source, channel=q.channel,
                                    limit=q.limit))
 
