@@ -9,7 +9,7 @@ round (bare, resolve, enqueue), `--rounds` rounds; the figures are the median ro
 
     python -m tests.perf.api [--quick] [--n 4000] [--concurrency 16] [--rounds 3] [--bindings 1000]
 
-Prints one JSON object. Never asserts on timing. Target (issue 18): resolve throughput ≥ 0.7 × bare.
+Prints one JSON object. Never asserts on timing. Target (issue 18): resolve throughput ≥ 0.7x bare.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from bindings.service import SessionBindingService
 from tests.support.redis_server import RedisServer
 from tests.support.waiting import wait_for
 
-TOKEN = "bench-token"  # noqa: S105
+TOKEN = "bench-token"
 REPO = Path(__file__).resolve().parents[2]
 
 
