@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import redis
-from starlette.testclient import TestClient
+
+with warnings.catch_warnings():  # Starlette 1.x would rather drive its test client with httpx2; httpx works
+    warnings.simplefilter("ignore", DeprecationWarning)
+    from starlette.testclient import TestClient
 
 from bindings.config import load_config
 from bindings.connection import connect
