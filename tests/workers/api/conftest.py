@@ -10,7 +10,7 @@ import pytest
 import redis
 
 with warnings.catch_warnings():  # Starlette 1.x would rather drive its test client with httpx2; httpx works
-    warnings.simplefilter("ignore", DeprecationWarning)
+    warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
     from starlette.testclient import TestClient
 
 from bindings.config import load_config
