@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qsl
 
 import anyio.to_thread
 import msgspec
@@ -114,13 +115,11 @@ def _too_large(limit: int) -> ApiProblem:
 def decode_query(endpoint: Endpoint, request: Request) -> Any:
     if endpoint.query is None:
         return None
-    params = request.query_params
     raw: dict[str, Any] = {}
-    for name in params:
-        values = params.getlist(name)
-        if len(values) > 1:
+    for name, value in parse_qsl(request.scope["query_string"].decode("latin-1"), keep_blank_values=True):
+        if name in raw:
             raise invalid(name, "given more than once")
-        raw[name] = values[0]
+        raw[name] = value
     try:
         return msgspec.convert(raw, type=endpoint.query, strict=False)
     except msgspec.ValidationError as exc:
