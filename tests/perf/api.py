@@ -3,12 +3,13 @@ loopback TCP; requests per second and latency of `GET /v1/bindings/resolve` and 
 beside a bare endpoint of the same server doing one Redis round trip (`GET /bare`, see `_api_server.py`).
 
 The load comes from one client process: asyncio (uvloop) over raw keep-alive HTTP/1.1 connections, `--concurrency`
-requests in flight, each request timed from its write to the end of its answer. Modes run in turn within each
-round, their order rotated from round to round, `--rounds` rounds; the figures are the medians over the rounds
-(a shared machine swings single rounds by ±25 %). The resolve requests look up
-`--bindings` bound conversations at random, with a bearer token (auth included), as a runner would.
+requests in flight, each request timed from its write to the end of its answer. The modes take turns in short
+batches (their order rotating), so a burst of other work on a shared machine falls on all of them alike; requests
+per second are totals over all batches, with each round's ratio listed too. `serial` is one request at a time.
+The resolve requests look up `--bindings` bound conversations at random, with a bearer token (auth included), as a
+runner would.
 
-    python -m tests.perf.api [--quick] [--n 2000] [--concurrency 16] [--rounds 9] [--bindings 1000]
+    python -m tests.perf.api [--quick] [--batch 200] [--batches 10] [--rounds 5] [--concurrency 16]
 
 Prints one JSON object. Never asserts on timing. Target (issue 18): resolve throughput ≥ 0.7x bare.
 """
@@ -22,7 +23,6 @@ import os
 import platform
 import random
 import socket
-import statistics
 import subprocess
 import sys
 import time
@@ -84,13 +84,22 @@ def run_mode(port: int, requests: list[bytes], concurrency: int) -> dict[str, An
         return time.perf_counter() - started
 
     elapsed = uvloop.run(go())
-    latencies.sort()
+    return {"n": len(requests), "elapsed": elapsed, "latencies": latencies, "statuses": statuses}
+
+
+def summary(batches: list[dict[str, Any]]) -> dict[str, Any]:
+    latencies = sorted(x for b in batches for x in b["latencies"])
+    statuses: dict[str, int] = {}
+    for b in batches:
+        for k, v in b["statuses"].items():
+            statuses[str(k)] = statuses.get(str(k), 0) + v
 
     def pct(q: float) -> float:
         return round(latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000, 3)
 
-    return {"rps": round(len(requests) / elapsed), "p50Ms": pct(0.50), "p99Ms": pct(0.99),
-            "statuses": {str(k): v for k, v in sorted(statuses.items())}}
+    n = sum(b["n"] for b in batches)
+    return {"rps": round(n / sum(b["elapsed"] for b in batches)), "p50Ms": pct(0.50), "p99Ms": pct(0.99),
+            "requests": n, "statuses": dict(sorted(statuses.items()))}
 
 
 def build_requests(mode: str, n: int, refs: list[ConversationRef], tag: str) -> list[bytes]:
@@ -117,13 +126,14 @@ def build_requests(mode: str, n: int, refs: list[ConversationRef], tag: str) -> 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--n", type=int, default=2000)
+    parser.add_argument("--batch", type=int, default=200, help="requests per batch")
+    parser.add_argument("--batches", type=int, default=10, help="batches of each mode per round")
     parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--rounds", type=int, default=9)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--bindings", type=int, default=1000)
     args = parser.parse_args()
     if args.quick:
-        args.n, args.rounds = 1000, 3
+        args.batches, args.rounds = 5, 1
 
     server = RedisServer(tcp_port=free_port())
     server.start()
@@ -152,33 +162,40 @@ def main() -> None:
         modes = ("bare", "resolve", "enqueue")
         run_mode(port, build_requests("bare", 500, refs, "warm"), args.concurrency)  # warm up
         run_mode(port, build_requests("resolve", 500, refs, "warm"), args.concurrency)
-        rounds: list[dict[str, Any]] = []
-        serial: dict[str, Any] = {}
+        # Short batches of each mode in turn (their order rotating), so that a burst of other work on the
+        # machine falls on every mode alike; a round is `--batches` batches of each mode.
+        rounds: list[dict[str, list[dict[str, Any]]]] = []
         for r in range(args.rounds):
-            order = modes[r % 3:] + modes[:r % 3]  # rotated, so no mode always follows another
-            rounds.append({m: run_mode(port, build_requests(m, args.n, refs, f"r{r}"), args.concurrency)
-                           for m in order})
-        for m in modes:  # one request at a time: latency without queueing in the server
-            serial[m] = run_mode(port, build_requests(m, max(200, args.n // 8), refs, "serial"), 1)
+            per_mode: dict[str, list[dict[str, Any]]] = {m: [] for m in modes}
+            for k in range(args.batches):
+                order = modes[k % 3:] + modes[:k % 3]
+                for m in order:
+                    reqs = build_requests(m, args.batch, refs, f"r{r}b{k}")
+                    per_mode[m].append(run_mode(port, reqs, args.concurrency))
+            rounds.append(per_mode)
+        serial = {m: summary([run_mode(port, build_requests(m, 300, refs, "serial"), 1)]) for m in modes}
     finally:
         proc.terminate()
         proc.wait(timeout=15)
         server.cleanup()
 
-    def median(mode: str, key: str) -> float:
-        return statistics.median(float(rd[mode][key]) for rd in rounds)
-
-    ratios = [rd["resolve"]["rps"] / rd["bare"]["rps"] for rd in rounds]
+    overall = {m: summary([b for rd in rounds for b in rd[m]]) for m in modes}
+    by_round = [{m: summary(rd[m])["rps"] for m in modes} for rd in rounds]
+    resolve_ratios = [rd["resolve"] / rd["bare"] for rd in by_round]
+    enqueue_ratios = [rd["enqueue"] / rd["bare"] for rd in by_round]
     result = {
         "benchmark": "api",
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
-        "n": args.n, "concurrency": args.concurrency, "rounds": args.rounds, "bindings": args.bindings,
-        **{m: {"rps": median(m, "rps"), "p50Ms": median(m, "p50Ms"), "p99Ms": median(m, "p99Ms")} for m in modes},
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                    "loadavg": [round(x, 2) for x in os.getloadavg()]},
+        "concurrency": args.concurrency, "batch": args.batch, "batches": args.batches, "rounds": args.rounds,
+        "bindings": args.bindings,
+        **overall,
         "serial": serial,
-        "resolveVsBare": round(statistics.median(ratios), 3),
-        "resolveVsBareRounds": [round(x, 3) for x in ratios],
-        "enqueueVsBare": round(statistics.median(rd["enqueue"]["rps"] / rd["bare"]["rps"] for rd in rounds), 3),
-        "roundsDetail": rounds,
+        "resolveVsBare": round(overall["resolve"]["rps"] / overall["bare"]["rps"], 3),
+        "enqueueVsBare": round(overall["enqueue"]["rps"] / overall["bare"]["rps"], 3),
+        "resolveVsBareRounds": [round(x, 3) for x in resolve_ratios],
+        "enqueueVsBareRounds": [round(x, 3) for x in enqueue_ratios],
+        "serialResolveVsBare": round(serial["resolve"]["rps"] / serial["bare"]["rps"], 3),
         "target": {"resolveVsBare": 0.7},
     }
     print(json.dumps(result))

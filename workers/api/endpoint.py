@@ -30,7 +30,7 @@ _encoder = msgspec.json.Encoder()
 JSON = "application/json"
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Call:
     """One request as a handler sees it."""
 
@@ -41,7 +41,7 @@ class Call:
     headers: Mapping[str, str]
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Reply:
     status: int
     body: Any = None  # a Struct or builtins, encoded as JSON; bytes are sent as they are
