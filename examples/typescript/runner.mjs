@@ -1,5 +1,5 @@
 // A TypeScript-style agent runner that uses tether over HTTP, with Node's own fetch and nothing else.
-// Plain ES module with JSDoc types (run with `node runner.mjs`; `tsc --checkJs` type-checks it as it is).
+// Plain ES module with JSDoc types for editors and `tsc --checkJs` (not run here: no npm packages); `node runner.mjs`.
 //
 //   TETHER_API_URL    default http://127.0.0.1:8787
 //   TETHER_API_TOKEN  one of the server's api.tokens (omit when the server has none)
