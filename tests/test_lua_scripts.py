@@ -20,6 +20,7 @@ SCRIPT_MODULES = (
     "adapters.ratelimit",
     "adapters.discord.ratelimit",
     "adapters.discord.webhooks",
+    "workers.api.idempotency",
 )
 
 

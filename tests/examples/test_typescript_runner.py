@@ -14,7 +14,7 @@ import pytest
 import redis
 from rq.worker import Worker
 
-from adapters.rqwire import COMPLETIONS_QUEUE, deliver_queue_name, tether_queue
+from adapters.delivery.rqwire import COMPLETIONS_QUEUE, deliver_queue_name, tether_queue
 from tests.support.waiting import wait_for
 from tests.workers.api.support import TOKEN, ApiProcess, TetherProcess, write_config
 

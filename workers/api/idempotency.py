@@ -13,19 +13,21 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
-from importlib.resources import files
 from typing import Literal
 
 import redis
 
+from bindings.lua import ScriptSet
+from bindings.replies import as_text
 from workers.api import keys
 
 PENDING_LEASE_MS = 120_000  # longer than any bind takes, child placement with a rate-limited platform included
 MAX_KEY_CHARS = 255
 
 
-def _script(name: str) -> str:
-    return files("workers.api").joinpath(name).read_text()
+ScriptName = Literal["reserve", "settle"]
+SCRIPTS: ScriptSet[ScriptName] = ScriptSet(
+    "workers.api", {"reserve": ("idempotency_reserve",), "settle": ("idempotency_settle",)})
 
 
 @dataclass(frozen=True)
@@ -50,16 +52,14 @@ class IdempotencyStore:
         self.client = client
         self.ttl_ms = ttl_ms
         self.pending_lease_ms = pending_lease_ms
-        self._reserve = client.register_script(_script("idempotency_reserve.lua"))
-        self._settle = client.register_script(_script("idempotency_settle.lua"))
 
     def reserve(self, key: str, fp: str) -> Reserved | Held:
         owner = secrets.token_hex(8)
         name = keys.idempotency(key)
-        found = self._reserve(keys=[name], args=[owner, fp, self.pending_lease_ms])
+        found = SCRIPTS.run(self.client, "reserve", [name], [owner, fp, self.pending_lease_ms])
         if not found:
             return Reserved(key=name, owner=owner)
-        state, held_fp, status, body = (v.decode() if isinstance(v, bytes) else v for v in found)
+        state, held_fp, status, body = (as_text(v) for v in found)
         if held_fp != fp:
             return Held("mismatch")
         if state != "done":
@@ -67,7 +67,8 @@ class IdempotencyStore:
         return Held("done", int(status), body.encode())
 
     def store(self, reserved: Reserved, status: int, body: bytes) -> bool:
-        return bool(self._settle(keys=[reserved.key], args=[reserved.owner, "store", status, body, self.ttl_ms]))
+        return bool(SCRIPTS.run(self.client, "settle", [reserved.key],
+                                [reserved.owner, "store", status, body, self.ttl_ms]))
 
     def release(self, reserved: Reserved) -> bool:
-        return bool(self._settle(keys=[reserved.key], args=[reserved.owner, "release", "", "", 0]))
+        return bool(SCRIPTS.run(self.client, "settle", [reserved.key], [reserved.owner, "release", "", "", 0]))

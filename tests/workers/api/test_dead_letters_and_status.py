@@ -6,7 +6,7 @@ import msgspec
 from click.testing import CliRunner
 from starlette.testclient import TestClient
 
-from adapters.deadletter import DeadLetter, DeadLetterQueue
+from adapters.delivery.deadletter import DeadLetter, DeadLetterQueue
 from bindings.model import ConversationRef
 from workers.api import ApiContext
 from workers.cli import main

@@ -8,7 +8,7 @@ from typing import Any
 import msgspec
 from starlette.testclient import TestClient
 
-from adapters.rqwire import COMPLETIONS_QUEUE, tether_queue
+from adapters.delivery.rqwire import COMPLETIONS_QUEUE, tether_queue
 from workers.api import ApiContext
 from workers.queries.explain import explain_event
 

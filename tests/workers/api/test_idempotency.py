@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import redis
 
-from adapters import keys as adapter_keys
+from adapters.console import keys as console_keys
 from bindings.service import SessionBindingService
 from tests.support.waiting import wait_for
 from tests.workers.api.support import TOKEN, ApiProcess
@@ -24,7 +24,7 @@ CHILD = {"targetSessionKey": SESSION, "placement": "child", "label": "research",
 
 
 def threads_created(client: redis.Redis) -> int:
-    return int(client.get(adapter_keys.console_threads()) or 0)
+    return int(client.get(console_keys.console_threads()) or 0)
 
 
 def bind_with_retries(api: ApiProcess, key: str, body: dict[str, Any] = CHILD) -> httpx.Response:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from adapters.deadletter import DeadLetter
+from adapters.delivery.deadletter import DeadLetter
 from workers.api.endpoint import Answer, Call, Endpoint, Reply, problem_answer
 from workers.api.errors import invalid, not_found
 from workers.api.wire import LettersQuery, ReplayRequest
