@@ -7,7 +7,7 @@
 With `TETHER_CONSOLE_JSONL=PATH` every message is also appended to PATH as one JSON object per line.
 The console has a platform idempotency key, trivially: the first send of a key claims it in Redis (SET NX) and
 prints; a later send of the same key prints nothing and returns the first message id. So a retried chunk never
-prints twice, across processes.
+prints twice, across processes. A printed chunk of a bound delivery touches its binding (activity).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import datetime as dt
 import os
 import sys
 import threading
-from typing import TextIO
+from typing import Protocol, TextIO
 
 import msgspec
 import redis
@@ -28,6 +28,7 @@ from bindings.clock import SYSTEM_CLOCK, Clock
 from bindings.config import TetherConfig
 from bindings.model import ConversationRef
 from bindings.replies import as_opt_text
+from bindings.service import SessionBindingService
 
 CHANNEL = "console"
 JSONL_ENV = "TETHER_CONSOLE_JSONL"
@@ -52,14 +53,21 @@ class ConsoleMessage(msgspec.Struct, frozen=True, rename="camel", kw_only=True):
     reason: str
 
 
+class BindingTouch(Protocol):
+    """The part of `SessionBindingService` the adapter uses: a successful send is activity on the binding."""
+
+    def touch(self, binding_id: str, at: int | None = None) -> object: ...
+
+
 class ConsoleAdapter:
     channel = CHANNEL
     capabilities = Capabilities(placements=frozenset({"current", "child"}), idempotency_key=True,
                                 max_message_length=MAX_MESSAGE_LENGTH)
 
     def __init__(self, client: redis.Redis, *, out: TextIO | None = None, jsonl_path: str | None = None,
-                 clock: Clock = SYSTEM_CLOCK) -> None:
+                 clock: Clock = SYSTEM_CLOCK, bindings: BindingTouch | None = None) -> None:
         self.client = client
+        self.bindings = bindings
         self.out = out
         self.jsonl_path = jsonl_path
         self.clock = clock
@@ -84,6 +92,8 @@ class ConsoleAdapter:
             out.flush()
             if self.jsonl_path:
                 self._append_jsonl(chunk, message_id, now)
+        if self.bindings is not None and chunk.delivery.binding_id:
+            self.bindings.touch(chunk.delivery.binding_id, now)  # activity: the idle deadline moves
         return message_id
 
     def reconcile(self, chunk: OutboundChunk) -> str | None:
@@ -129,4 +139,5 @@ def render(chunk: OutboundChunk, now_ms: int) -> str:
 
 def make_adapter(config: TetherConfig, client: redis.Redis) -> ConsoleAdapter:
     """Entry point `tether.adapters: console`."""
-    return ConsoleAdapter(client, jsonl_path=os.environ.get(JSONL_ENV) or None)
+    return ConsoleAdapter(client, jsonl_path=os.environ.get(JSONL_ENV) or None,
+                          bindings=SessionBindingService(client, config))
