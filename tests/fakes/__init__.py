@@ -10,5 +10,11 @@ Discord (REST API v10):
 - `tests.fakes.discord_limits`  the rate limiter (buckets, global limit)
 - `tests.fakes.discord_wire`    route table, parsing, canned responses
 
+Telegram (Bot API):
+- `tests.fakes.telegram_api`     `FakeTelegram`, the server (in-process), and `python -m tests.fakes.telegram_api`
+- `tests.fakes.telegram_remote`  `FakeTelegramProcess` (the server in its own process), `FakeTelegramControl`
+- `tests.fakes.telegram_core`    `LocalTelegram`: methods, chats and topics, flood limits, faults, logs
+- `tests.fakes.telegram_model`   records: `Chat`, `Topic`, `Message`, `RequestRecord`, `Limits`, `Snapshot`
+
 Nothing is imported here, so `python -m tests.fakes.discord_api` runs its module only once.
 """
