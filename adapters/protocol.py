@@ -59,7 +59,14 @@ class PermanentError(DeliveryError):
 
 
 class DestinationGone(DeliveryError):
+    """`end_reason`: what the binding ends with (`thread-delete` by default; Telegram says `chat-gone` when the
+    whole chat is out of reach)."""
+
     reason = "destination-gone"
+
+    def __init__(self, message: str, *, reason: str | None = None, end_reason: str = "thread-delete") -> None:
+        super().__init__(message, reason=reason)
+        self.end_reason = end_reason
 
 
 class OutboundChunk(msgspec.Struct, frozen=True, kw_only=True):

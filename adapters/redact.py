@@ -22,6 +22,10 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"(?i)\b((?:access_|refresh_|bot_)?token=)[^&\s'\"#]+"), rf"\1{REDACTED}"),
     # "token": "…" in echoed JSON.
     (re.compile(r"(?i)(\"(?:access_|refresh_|bot_|webhook_)?token\"\s*:\s*\")[^\"]*"), rf"\1{REDACTED}"),
+    # A Telegram Bot API path: the bot token is part of it (`/bot123456:AA…/sendMessage`).
+    (re.compile(r"/bot[0-9]{1,20}:[A-Za-z0-9_\-]+"), f"/bot{REDACTED}"),
+    # A bare Telegram bot token (`123456789:AA…`, 35 characters after the colon).
+    (re.compile(r"\b[0-9]{6,20}:[A-Za-z0-9_\-]{30,}\b"), REDACTED),
     # A bare Discord bot token (three base64url segments).
     (re.compile(r"\b[A-Za-z0-9_\-]{23,28}\.[A-Za-z0-9_\-]{6,7}\.[A-Za-z0-9_\-]{27,}\b"), REDACTED),
 )

@@ -14,7 +14,7 @@ import redis
 from bindings.lua import Arg, ScriptSet
 from bindings.replies import as_text
 
-ScriptName = Literal["bind", "resolve", "list_session", "touch", "unbind_ids", "unbind_session", "sweep"]
+ScriptName = Literal["bind", "resolve", "list_session", "touch", "unbind_ids", "unbind_session", "sweep", "rebind"]
 SCRIPT_NAMES: tuple[ScriptName, ...] = (
     "bind",
     "resolve",
@@ -23,6 +23,7 @@ SCRIPT_NAMES: tuple[ScriptName, ...] = (
     "unbind_ids",
     "unbind_session",
     "sweep",
+    "rebind",
 )
 SCRIPTS: ScriptSet[ScriptName] = ScriptSet("bindings", {name: ("lib", name) for name in SCRIPT_NAMES})
 

@@ -298,6 +298,28 @@ class SessionBindingService:
         self.notify_ended(ended)
         return ended
 
+    def rebind_conversations(self, channel: str, account_id: str, moves: Mapping[str, str]) -> list[SessionBindingRecord]:
+        """Move the active bindings of conversations `old → new` (ids of `channel`/`account_id`), atomically: the
+        platform renamed them (a Telegram group upgraded to a supergroup gets a new chat id). A parent conversation
+        id that is one of the old ids moves too. A binding whose new conversation is already bound ends `replaced`
+        instead. Returns the records moved or ended."""
+        ref = normalize_conversation(ConversationRef(channel=channel, account_id=account_id, conversation_id="x"))
+        pairs = [(old.strip(), new.strip()) for old, new in moves.items()]
+        if not pairs:
+            return []
+        if any(not old or not new or old == new for old, new in pairs):
+            raise InvalidInput("moves", "every old and new conversation id must be non-empty and differ")
+        call_keys: list[str] = [keys.events(), keys.active_count()]
+        args: list[str | int] = [keys.PREFIX, self.clock.now_ms(), self.grace_ms, ref.channel, ref.account_id]
+        for old, new in pairs:
+            old_key, old_field = keys.conversation_bucket(ref.channel, ref.account_id, old)
+            new_key, new_field = keys.conversation_bucket(ref.channel, ref.account_id, new)
+            call_keys += [old_key, new_key]
+            args += [old, old_field, new, new_field]
+        records = self.decode_many(self.scripts.run("rebind", call_keys, args))
+        self.notify_ended([r for r in records if r.status == "ended"])
+        return records
+
     # ---- reads -----------------------------------------------------------------------------------------------
 
     def get(self, binding_id: str) -> SessionBindingRecord | None:

@@ -205,7 +205,7 @@ class DeliveryEngine:
     def _fail(self, delivery: Delivery, claim: Claim, exc: Exception) -> Outcome:
         error = clean_error(f"{type(exc).__name__}: {exc}")
         if isinstance(exc, DestinationGone):
-            self._end_binding(delivery)
+            self._end_binding(delivery, exc.end_reason)
             return self._die(delivery, claim, "destination-gone", error)
         if isinstance(exc, UnknownSend):
             return self._die(delivery, claim, "unknown-send", error)
@@ -249,14 +249,14 @@ class DeliveryEngine:
             delivery_id=delivery.delivery_id, event_id=delivery.event_id, channel=delivery.destination.channel,
             status="skipped", attempts=claim.attempts, reason="lease-lost"))
 
-    def _end_binding(self, delivery: Delivery) -> None:
+    def _end_binding(self, delivery: Delivery, reason: str = "thread-delete") -> None:
         """The bound thread is gone: end its binding so later completions of the session fall back explicitly."""
         if not delivery.binding_id:
             return
         from bindings.service import SessionBindingService
 
         ended = SessionBindingService(self.client, self.config, clock=self.clock).unbind(
-            binding_id=delivery.binding_id, reason="thread-delete")
+            binding_id=delivery.binding_id, reason=reason)
         log.info("binding ended: destination gone", extra={
             "deliveryId": delivery.delivery_id, "bindingId": delivery.binding_id, "ended": len(ended)})
 
