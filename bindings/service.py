@@ -298,9 +298,11 @@ class SessionBindingService:
         self.notify_ended(ended)
         return ended
 
-    def rebind_conversations(self, channel: str, account_id: str, moves: Mapping[str, str]) -> list[SessionBindingRecord]:
+    def rebind_conversations(
+        self, channel: str, account_id: str, moves: Mapping[str, str]
+    ) -> list[SessionBindingRecord]:
         """Move the active bindings of conversations `old → new` (ids of `channel`/`account_id`), atomically: the
-        platform renamed them (a Telegram group upgraded to a supergroup gets a new chat id). A parent conversation
+        platform renamed them (e.g. a chat that got a new id). A parent conversation
         id that is one of the old ids moves too. A binding whose new conversation is already bound ends `replaced`
         instead. Returns the records moved or ended."""
         ref = normalize_conversation(ConversationRef(channel=channel, account_id=account_id, conversation_id="x"))
