@@ -107,9 +107,11 @@ class TelegramClient:
     def close(self) -> None:
         self._http.close()
 
-    def call(self, account: str, method: Method, params: dict[str, Any], *, limits: Limits = ()) -> Any:
-        """Call `method` and return its `result`. `limits`: the rate limits this request counts against (each
-        reserved before sending, each blocked for `retry_after` after a 429)."""
+    def call(self, account: str, method: Method, params: dict[str, Any], *, limits: Limits = (),
+             block: Sequence[str] | None = None) -> Any:
+        """Call `method` and return its `result`. `limits`: the rate limits this request counts against, reserved
+        before sending; `block`: the limit keys a 429 blocks for `retry_after` in every process (default: all of
+        `limits`; a 429 into one chat should not stop the whole bot)."""
         failures = 0
         rate_limited = 0
         while True:
@@ -146,7 +148,7 @@ class TelegramClient:
             if error.code == 429:
                 rate_limited += 1
                 retry_after_s = error.retry_after_s if error.retry_after_s is not None else 1.0
-                for key, _ in limits:
+                for key in (block if block is not None else [key for key, _ in limits]):
                     self.limiter.block(key, retry_after_s)
                 log.info("telegram rate limited", extra={"method": method.name, "retryAfterS": retry_after_s})
                 if rate_limited > self.settings.max_rate_limited or not limits:
