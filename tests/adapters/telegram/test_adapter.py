@@ -15,8 +15,8 @@ from adapters.chunking import measure
 from adapters.protocol import DestinationGone, PermanentError, RetryableError
 from adapters.ratelimit import SharedLimiter
 from adapters.telegram import keys
-from adapters.telegram.adapter import TelegramAdapter
 from adapters.telegram.activity import ActivityLog
+from adapters.telegram.adapter import TelegramAdapter
 from adapters.telegram.conversations import Target
 from adapters.telegram.errors import OutcomeUnknown
 from adapters.telegram.runtime import TelegramRuntime
