@@ -40,8 +40,9 @@ class TelegramWorld:
     config: TetherConfig
     forum: Chat
 
-    def reconfigure(self, extra: str) -> TetherConfig:
-        write_config(self.config_path, self.fake.base_url, self.token_path, extra + FAST)
+    def reconfigure(self, extra: str, rates: str = "") -> TetherConfig:
+        """Rewrite the config with `extra`; `rates`: a `[channels.telegram.rateLimit]` table (default `FAST`)."""
+        write_config(self.config_path, self.fake.base_url, self.token_path, extra + (rates or FAST))
         self.config = load_config(self.config_path)
         return self.config
 
