@@ -33,7 +33,7 @@ def test_topic_name_comes_from_the_template_and_is_cut_to_128_characters(world: 
 
 def test_a_chat_that_is_not_a_forum_is_a_clear_provisioning_error(world: TelegramWorld) -> None:
     plain = world.fake.add_chat("supergroup")
-    with pytest.raises(ProvisioningError, match="not a forum.*placement 'current'"):
+    with pytest.raises(ProvisioningError, match=r"not a forum.*placement 'current'"):
         world.bind_child(chat_id=plain.id)
 
 
