@@ -47,11 +47,19 @@ class DeliveryError(TetherError):
 
 
 class RetryableError(DeliveryError):
-    reason = "retryable"
+    """`unsent`: the chunk certainly did not reach the platform (refused before sending: a rate-limit wait, a 429,
+    a connection never made, a token not readable). The engine then forgets its in-flight mark, so the next attempt
+    sends it plainly instead of treating it as a send whose answer was lost (`unknownSend`)."""
 
-    def __init__(self, message: str, *, retry_after_s: float | None = None, reason: str | None = None) -> None:
+    reason = "retryable"
+    unsent = False
+
+    def __init__(self, message: str, *, retry_after_s: float | None = None, reason: str | None = None,
+                 unsent: bool | None = None) -> None:
         super().__init__(message, reason=reason)
         self.retry_after_s = retry_after_s
+        if unsent is not None:
+            self.unsent = unsent
 
 
 class PermanentError(DeliveryError):

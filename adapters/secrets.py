@@ -23,6 +23,7 @@ class SecretUnavailable(RetryableError):
     """The secret's source is configured but cannot be read right now (unset variable, missing or empty file)."""
 
     reason = "token-unavailable"
+    unsent = True  # raised before anything was sent
 
 
 class SecretNotConfigured(PermanentError):

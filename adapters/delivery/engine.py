@@ -221,8 +221,9 @@ class DeliveryEngine:
         now = self.clock.now_ms()
         next_at = now + int(delay_s * 1000)
         job_id = f"{job_id_for(delivery.delivery_id)}-a{claim.attempts}"
+        unsent = isinstance(exc, RetryableError) and exc.unsent
         if not self.ledger.retry(delivery.delivery_id, claim.fence, next_attempt_at_ms=next_at, error=error,
-                                 job_id=job_id, watch_at_ms=next_at + self.lease_ms, now_ms=now):
+                                 job_id=job_id, watch_at_ms=next_at + self.lease_ms, now_ms=now, unsent=unsent):
             return self._lost(delivery, claim)
         if self.schedule is not None:
             try:

@@ -264,10 +264,12 @@ class Ledger:
         return [as_text(m) for m in out[1:]]
 
     def retry(self, delivery_id: str, fence: int, *, next_attempt_at_ms: int, error: str, job_id: str,
-              watch_at_ms: int, now_ms: int | None = None) -> bool:
+              watch_at_ms: int, now_ms: int | None = None, unsent: bool = False) -> bool:
+        """Back to pending. `unsent`: the chunk in flight certainly did not leave (its mark is dropped, so the next
+        attempt sends it without treating it as an unknown outcome)."""
         now = self.now_ms() if now_ms is None else now_ms
         return bool(self._run("retry", delivery_id, [
-            fence, now, next_attempt_at_ms, clean_error(error), job_id, watch_at_ms,
+            fence, now, next_attempt_at_ms, clean_error(error), job_id, watch_at_ms, int(unsent),
         ]))
 
     def die(self, delivery_id: str, fence: int, letter: DeadLetter, *, now_ms: int | None = None) -> bool:

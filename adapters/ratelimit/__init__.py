@@ -54,6 +54,7 @@ class RateLimited(RetryableError):
     """The wait for a slot would be longer than the caller allows: try the delivery again after it."""
 
     reason = "rate-limited"
+    unsent = True  # raised before anything was sent
 
 
 SCRIPTS: ScriptSet[Literal["acquire", "block"]] = ScriptSet("adapters.ratelimit",

@@ -122,7 +122,7 @@ class TelegramClient:
                 response = self._http.post(url, json=params)
             except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
                 failures += 1  # never reached Telegram: repeating cannot duplicate anything
-                self._backoff_or_raise(method, failures, f"connection failed ({type(exc).__name__})")
+                self._backoff_or_raise(method, failures, f"connection failed ({type(exc).__name__})", unsent=True)
                 continue
             except httpx.HTTPError as exc:
                 RESPONSES.labels(method.name, "0").inc()
@@ -153,7 +153,7 @@ class TelegramClient:
                 log.info("telegram rate limited", extra={"method": method.name, "retryAfterS": retry_after_s})
                 if rate_limited > self.settings.max_rate_limited or not limits:
                     raise RetryableError(f"telegram {method.name}: rate limited {rate_limited} times",
-                                         retry_after_s=retry_after_s, reason="rate-limited")
+                                         retry_after_s=retry_after_s, reason="rate-limited", unsent=True)
                 continue
             log.info("telegram error", extra={"method": method.name, "code": error.code,
                                               "description": error.description})
@@ -167,10 +167,11 @@ class TelegramClient:
                                  "is not a bot token (<digits>:<letters>)", reason="bad-token")
         return f"{self._base}/bot{token}/{method.name}"
 
-    def _backoff_or_raise(self, method: Method, failures: int, what: str) -> None:
+    def _backoff_or_raise(self, method: Method, failures: int, what: str, *, unsent: bool = False) -> None:
         s = self.settings
         if failures > s.max_server_retries:
-            raise RetryableError(f"telegram {method.name}: {what} ({failures} tries)", reason="server-error")
+            raise RetryableError(f"telegram {method.name}: {what} ({failures} tries)", reason="server-error",
+                                 unsent=unsent)
         delay_s = min(s.backoff_max_s, s.backoff_base_s * 2 ** (failures - 1)) * (0.5 + self.rng.random() / 2)
         log.info("telegram request failed; retrying", extra={"method": method.name, "error": what,
                                                              "delayS": round(delay_s, 3)})

@@ -73,7 +73,7 @@ class OutcomeUnknown(RetryableError):
 def classify(err: TelegramApiError) -> DeliveryError:
     """The one place that decides what a Bot API error means for a delivery."""
     if err.code == 429:
-        return RetryableError(str(err), retry_after_s=err.retry_after_s, reason="rate-limited")
+        return RetryableError(str(err), retry_after_s=err.retry_after_s, reason="rate-limited", unsent=True)
     if err.code >= 500:
         return RetryableError(str(err), reason="server-error")
     if err.says(*THREAD_GONE):

@@ -108,6 +108,16 @@ def test_a_retry_resumes_after_the_recorded_chunks_and_reports_the_chunk_in_flig
     assert record is not None and record.last_error == "503" and record.job_id == "deliver-x-a1"
 
 
+def test_a_retry_of_a_chunk_certainly_not_sent_forgets_its_in_flight_mark(ledger: Ledger,
+                                                                          clock: ManualClock) -> None:
+    did = opened(ledger)
+    claim = ledger.claim(did, owner="w1", lease_ms=LEASE_MS, chunk_count=3, mark_next=True)
+    assert ledger.retry(did, claim.fence, next_attempt_at_ms=clock.t, error="429", job_id="deliver-x-a1",
+                        watch_at_ms=clock.t + LEASE_MS, unsent=True)
+    again = ledger.claim(did, owner="w2", lease_ms=LEASE_MS, chunk_count=3)
+    assert again.granted and again.chunks_done == 0 and again.inflight_chunk is None
+
+
 def test_delivered_and_dead_records_are_never_claimed_again(ledger: Ledger, clock: ManualClock) -> None:
     delivered = opened(ledger, "a")
     c = ledger.claim(delivered, owner="w", lease_ms=LEASE_MS, chunk_count=1)

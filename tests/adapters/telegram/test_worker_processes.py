@@ -225,3 +225,18 @@ def test_limits_are_enforced_before_sending_across_worker_processes(world: Teleg
     refused = [r for r in world.fake.requests("sendMessage") if r.status == 429]
     assert len(refused) <= 2, refused
     assert all(r.description and float(r.description.rsplit(" ", 1)[1]) < 0.05 for r in refused), refused
+
+
+def test_with_dead_letter_a_send_refused_by_429s_is_retried_not_taken_for_a_lost_answer(
+    world: TelegramWorld, spawn: Spawn
+) -> None:
+    world.reconfigure('unknownSend = "dead-letter"\n' + DELIVERY)
+    spawn()
+    chat = world.fake.add_chat("private")
+    world.fake.inject("rate_limit", route="sendMessage", retry_after_s=0.05, times=7)  # the first attempt gives up
+    did = hand_off(world.redis, delivery_to(ConversationRef(channel="telegram", conversation_id=str(chat.id)),
+                                            "ev-429s"), config=world.config)
+    assert settled(world, did) == "delivered"
+    record = Ledger(world.redis).get(did)
+    assert record is not None and record.attempts == 2
+    assert len(world.fake.messages(chat.id)) == 1
