@@ -344,8 +344,12 @@ def run_telegram_chaos(s: TelegramChaosSettings) -> dict[str, Any]:
                 break
             time.sleep(0.05)
         chaos_s = time.monotonic() - t0
+        def restart() -> None:
+            killable.restart_exited()
+            steady.restart_exited()
+
         all_terminal = wait_until(lambda: terminals.refresh() == terminals.total, timeout_s=s.settle_timeout_s,
-                                  tick=lambda: (killable.restart_exited(), steady.restart_exited()) and None)
+                                  tick=restart)
         killable.stop_all()
         steady.stop_all()
         snapshot = fake.control.snapshot()
