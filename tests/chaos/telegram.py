@@ -204,7 +204,8 @@ def verify(events: list[Planned], messages: list[Message], requests: list[Reques
             if m.thread_id is None and s.thread_id is not None:
                 in_general += 1
             continue
-        copies[(index, text)] = copies.get((index, text), 0) + 1  # type: ignore[index]
+        assert index is not None
+        copies[(index, text)] = copies.get((index, text), 0) + 1
     expected_chunks = lost = duplicates = 0
     for e in events:
         if e.session.dead_reason:
