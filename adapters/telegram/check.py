@@ -8,7 +8,8 @@ a pass looks at the due ones only (O(due), never a scan of bindings) with `getCh
   is found by the next send, which ends its binding `thread-delete` or dead-letters `topic-closed`);
 - upgraded to a supergroup → the bindings move to the new chat id (`migration.Migrations`), counted `migrated`;
 - gone for the bot (chat not found, bot kicked or blocked, not a member) → the active bindings of every conversation
-  tether knows in that chat end with reason `chat-gone`, counted `chatGone`, and `on_ended` gets each ended record;
+  tether knows in that chat end with reason `chat-gone`, counted `chatGone`; no farewell (`on_ended` is not called:
+  nobody could read it, and its send would only fail);
 - any transient failure → looked at again after `interval_s`.
 """
 
@@ -82,9 +83,7 @@ class TelegramConversationCheck:
                 ConversationRef(channel=CHANNEL, account_id=account, conversation_id=conversation_id))
             if record is None:
                 continue
-            for ended in self.rt.bindings.unbind(binding_id=record.binding_id, reason="chat-gone"):
-                counts["ended"] += 1
-                on_ended(ended)
+            counts["ended"] += len(self.rt.bindings.unbind(binding_id=record.binding_id, reason="chat-gone"))
         self.client.delete(keys.conversations(account, chat_id))
         return "chatGone"
 
