@@ -8,8 +8,8 @@ a pass looks at the due ones only (O(due), never a scan of bindings) with `getCh
   is found by the next send, which ends its binding `thread-delete` or dead-letters `topic-closed`);
 - upgraded to a supergroup → the bindings move to the new chat id (`migration.Migrations`), counted `migrated`;
 - gone for the bot (chat not found, bot kicked or blocked, not a member) → the active bindings of every conversation
-  tether knows in that chat end with reason `chat-gone`, counted `chatGone`; no farewell (`on_ended` is not called:
-  nobody could read it, and its send would only fail);
+  tether knows in that chat end with reason `chat-gone`, counted `deleted` (the protocol's word for a conversation
+  that is gone); no farewell (`on_ended` is not called: nobody could read it, and its send would only fail);
 - any transient failure → looked at again after `interval_s`.
 """
 
@@ -45,7 +45,7 @@ class TelegramConversationCheck:
         self.interval_s = interval_s
 
     def run_once(self, on_ended: Callable[[SessionBindingRecord], object]) -> dict[str, int]:
-        counts = {"checked": 0, "kept": 0, "migrated": 0, "chatGone": 0, "ended": 0}
+        counts = {"checked": 0, "kept": 0, "migrated": 0, "deleted": 0, "ended": 0}
         now = self.clock.now_ms()
         due = self.client.zrangebyscore(keys.watched_chats(), "-inf", now, start=0, num=self.limit)
         for raw in due:
@@ -58,7 +58,7 @@ class TelegramConversationCheck:
                 self.client.zadd(keys.watched_chats(), {member: now + int(self.interval_s * 1000)}, xx=True)
             else:
                 self.client.zrem(keys.watched_chats(), member)
-        if counts["migrated"] or counts["chatGone"]:
+        if counts["migrated"] or counts["deleted"]:
             log.info("telegram chats checked", extra=counts)
         return counts
 
@@ -85,7 +85,7 @@ class TelegramConversationCheck:
                 continue
             counts["ended"] += len(self.rt.bindings.unbind(binding_id=record.binding_id, reason="chat-gone"))
         self.client.delete(keys.conversations(account, chat_id))
-        return "chatGone"
+        return "deleted"
 
     def close(self) -> None:
         self.rt.close()

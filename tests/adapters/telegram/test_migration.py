@@ -47,7 +47,7 @@ def test_the_sweeper_check_moves_bindings_of_a_migrated_group_and_ends_those_of_
 
     ended: list[SessionBindingRecord] = []
     counts = TelegramConversationCheck(world.config, world.redis).run_once(ended.append)
-    assert counts == {"checked": 2, "kept": 0, "migrated": 1, "chatGone": 1, "ended": 1}
+    assert counts == {"checked": 2, "kept": 0, "migrated": 1, "deleted": 1, "ended": 1}
     assert ended == []  # no farewell into a chat the bot cannot reach
     svc = world.service()
     gone = svc.get(topic.binding_id)
