@@ -137,7 +137,7 @@ class TelegramClient:
             body = _decode(response)
             if isinstance(body, dict) and body.get("ok") is True and "result" in body:
                 return body["result"]
-            if status >= 500 or (body is None and status != 429):
+            if status >= 500 or (status < 400 and not isinstance(body, dict)):  # 5xx, or a 2xx that is not the API's
                 what = f"server error {status}"
                 if not method.repeatable:
                     raise OutcomeUnknown(f"telegram {method.name}: {what}; it may have taken effect")
