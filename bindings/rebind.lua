@@ -1,5 +1,5 @@
 -- rebind.lua: moves the active bindings of conversations to new conversation ids, all in one step (a platform
--- renamed the conversations: Telegram gives a group that became a supergroup a new chat id). Binding ids, sessions
+-- renamed the conversations, e.g. a chat that got a new id). Binding ids, sessions
 -- and deadlines stay; a parent conversation id found in the mapping moves too. Knows nothing of any platform: the
 -- caller computes the mapping. A binding whose new conversation already has an active binding of its own ends
 -- with reason 'replaced' instead (the binding made on the new id is the newer one).
