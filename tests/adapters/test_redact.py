@@ -29,3 +29,13 @@ def test_secrets_are_replaced_and_the_rest_kept(text: str, secret: str, kept: st
 def test_text_without_secrets_is_unchanged() -> None:
     text = "503 Service Unavailable (channel 1234, message 5678)"
     assert redact(text) == text
+
+
+def test_telegram_bot_paths_and_tokens_are_scrubbed() -> None:
+    from adapters.redact import redact
+
+    token = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
+    text = f"POST https://api.telegram.org/bot{token}/sendMessage failed; token {token}"
+    scrubbed = redact(text)
+    assert token not in scrubbed
+    assert "/bot[redacted]/sendMessage" in scrubbed
