@@ -214,6 +214,10 @@ class LocalTelegram:
         with self._lock:
             self._faults.clear()
 
+    def fault_rules(self) -> list[FaultRule]:
+        with self._lock:
+            return self._faults.rules()
+
     def reset(self) -> None:
         with self._lock:
             self._clear()

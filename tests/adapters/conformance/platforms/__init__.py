@@ -14,6 +14,8 @@ from tests.adapters.conformance.harness import PlatformHarness
 PLATFORMS: dict[str, str] = {
     "console": "tests.adapters.conformance.platforms.console:ConsoleHarness",
     "discord": "tests.adapters.conformance.platforms.discord:DiscordHarness",
+    "telegram": "tests.adapters.conformance.platforms.telegram:TelegramHarness",
+    "telegram-dead-letter": "tests.adapters.conformance.platforms.telegram:TelegramAtMostOnceHarness",
 }
 
 
