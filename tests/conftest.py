@@ -8,10 +8,18 @@ import fakeredis
 import pytest
 import redis
 
-from tests.fakes.fixtures import fake_discord, fake_discord_process, fake_telegram, fake_telegram_process
+from tests.fakes.fixtures import (
+    fake_discord,
+    fake_discord_process,
+    fake_slack,
+    fake_slack_process,
+    fake_telegram,
+    fake_telegram_process,
+)
 from tests.support.redis_server import RedisServer
 
-__all__ = ["fake_discord", "fake_discord_process", "fake_telegram", "fake_telegram_process"]
+__all__ = ["fake_discord", "fake_discord_process", "fake_slack", "fake_slack_process", "fake_telegram",
+           "fake_telegram_process"]
 
 
 @pytest.fixture(scope="session")

@@ -9,6 +9,8 @@ import pytest
 
 from tests.fakes.discord_api import FakeDiscord
 from tests.fakes.discord_remote import FakeDiscordProcess
+from tests.fakes.slack_api import FakeSlack
+from tests.fakes.slack_remote import FakeSlackProcess
 from tests.fakes.telegram_api import FakeTelegram
 from tests.fakes.telegram_remote import FakeTelegramProcess
 
@@ -38,4 +40,18 @@ def fake_telegram() -> Iterator[FakeTelegram]:
 def fake_telegram_process(tmp_path: Path) -> Iterator[FakeTelegramProcess]:
     """The local Telegram Bot API in its own process."""
     with FakeTelegramProcess(tmp_path / "fake-telegram") as proc:
+        yield proc
+
+
+@pytest.fixture
+def fake_slack() -> Iterator[FakeSlack]:
+    """A fresh local Slack Web API in this process (own port, own state), stopped after the test."""
+    with FakeSlack() as fake:
+        yield fake
+
+
+@pytest.fixture
+def fake_slack_process(tmp_path: Path) -> Iterator[FakeSlackProcess]:
+    """The local Slack Web API in its own process, for tests whose adapters run in other processes too."""
+    with FakeSlackProcess(tmp_path / "fake-slack") as proc:
         yield proc
