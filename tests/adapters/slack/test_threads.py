@@ -57,3 +57,17 @@ def test_a_thread_delivered_to_is_watched(world: SlackWorld) -> None:
     adapter.send(chunk_of(delivery_to(thread_ref(world.channel.id, root.ts))))
     assert [at.thread_ts for _, at in adapter.rt.threads.due(10)] == []  # due after the interval
     assert world.redis.zcard("tether:slack:threads") == 1
+
+
+def test_the_sweeper_runs_the_slack_check_of_a_configured_slack_channel(world: SlackWorld,
+                                                                         real_redis: redis.Redis) -> None:
+    from adapters.slack.threads import ThreadIndex, Where
+    from workers.sweeper import Sweeper
+
+    record = world.bind_child(world.service())
+    thread_ts = str(record.conversation.conversation_id)
+    ThreadIndex(real_redis).reschedule("default", Where(world.channel.id, thread_ts), after_s=-1)  # due now
+    world.fake.delete_message(world.channel.id, thread_ts)
+    summary = Sweeper(real_redis, world.config).run_once()
+    assert summary["slack.deleted"] == 1
+    assert world.service().get(record.binding_id).end_reason == "thread-delete"  # type: ignore[union-attr]
