@@ -58,6 +58,7 @@ class RateLimitConfig(_Section, frozen=True):
     per_conversation_per_second: float | None = None  # sustained rate into one channel / chat / room
     per_conversation_burst: int | None = None  # how many may go at once before the sustained rate applies
     per_group_per_minute: int | None = None  # Telegram: messages per minute into one group
+    history_per_minute: float | None = None  # Slack: conversations.replies/history (Tier 3, or 1 for some apps)
 
 
 UnknownSend = Literal["resend", "dead-letter"]

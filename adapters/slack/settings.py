@@ -6,6 +6,9 @@
     rateLimit.perConversationBurst      how many may go back to back before that rate applies (default 3)
     rateLimit.globalPerSecond           chat.postMessage across the workspace (default: no limit of tether's own)
     rateLimit.maxWaitSeconds            longest in-process wait for a slot before the attempt is retried later (10)
+    rateLimit.historyPerMinute          conversations.replies and conversations.history, which reconciliation reads
+                                        (default 50, Slack's Tier 3; set 1 for a commercially distributed app outside
+                                        the Slack Marketplace, which Slack limits to one a minute since 2025)
     maxChunkChars                       split longer texts (default 4000; Slack truncates above 40,000)
     threadRootText                      the root message of a child thread (default "🤖 {label}")
 
@@ -71,6 +74,12 @@ class SlackSettings:
         root_text = channel.thread_root_text if channel.thread_root_text is not None else DEFAULT_ROOT_TEXT
         if not root_text.strip():
             raise ConfigError(f"key `channels.{CHANNEL}.threadRootText`: must not be empty")
+        methods = dict(METHOD_TIERS)
+        if rl.history_per_minute is not None:
+            if not rl.history_per_minute > 0:
+                raise ConfigError(f"key `channels.{CHANNEL}.rateLimit.historyPerMinute`: must be positive")
+            history = Rate.per_minute(rl.history_per_minute, burst=max(1, min(5, round(rl.history_per_minute / 10))))
+            methods |= {"conversations.replies": history, "conversations.history": history}
         return cls(api_base=api_base if api_base.endswith("/") else api_base + "/", post_rate=post_rate,
-                   workspace_rate=workspace, max_wait_s=rl.max_wait_seconds or 10.0, max_chunk=max_chunk,
-                   root_text=root_text)
+                   workspace_rate=workspace, method_rates=methods, max_wait_s=rl.max_wait_seconds or 10.0,
+                   max_chunk=max_chunk, root_text=root_text)

@@ -255,22 +255,23 @@ class LocalSlack:
             return _error("invalid_auth"), None
         rule = self._fault(method, channel)
         if rule is not None:
+            label = f"{rule.kind}-stored" if rule.kind == "5xx" and rule.stored else rule.kind
             if rule.kind == "429":
-                return self._ratelimited(rule.retry_after_s), rule.kind
+                return self._ratelimited(rule.retry_after_s), label
             if rule.kind == "error":
-                return _error(rule.error), rule.kind
+                return _error(rule.error), label
             if rule.kind == "timeout":
-                return Answer(0, b"", drop=True, delay_s=rule.delay_s), rule.kind
+                return Answer(0, b"", drop=True, delay_s=rule.delay_s), label
             if rule.kind == "5xx" and not rule.stored:
-                return _server_error(rule.status), rule.kind
+                return _server_error(rule.status), label
         wait = self._limit(method, channel)
         if wait > 0:
             return self._ratelimited(wait), None
         answer = getattr(self, "_m_" + method.replace(".", "_"))(args, self.tokens[token])
         if rule is not None and rule.kind == "lose-answer":
-            return Answer(0, b"", drop=True), rule.kind
+            return Answer(0, b"", drop=True), label
         if rule is not None and rule.kind == "5xx":
-            return _server_error(rule.status), rule.kind
+            return _server_error(rule.status), label
         return answer, None
 
     def _fault(self, method: str, channel: str | None) -> FaultRule | None:
