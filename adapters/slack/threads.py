@@ -1,8 +1,8 @@
-"""Bound Slack threads: their state on Slack, the index of threads to watch, and the sweeper's conversation check.
+"""Bound Slack threads: where a conversation reference points, its state on Slack, and the index of threads to watch.
 
 Every thread tether posted a bound message into, or rooted for a child bind, is put in an index (`keys.bound_threads`,
-member `account|channel|thread ts`, score = when to look next). The sweeper's check (`SlackConversationCheck`,
-entry point `tether.conversation_checks: slack`) looks at the due ones only:
+member `account|channel|thread ts`, score = when to look next). The sweeper's check (`thread_check`, entry point
+`tether.conversation_checks: slack`) looks at the due ones only:
 
 - channel gone (`channel_not_found` from `conversations.info`) or thread root deleted (`thread_not_found` from
   `conversations.replies`) → binding ended `thread-delete`;
@@ -16,25 +16,18 @@ nobody can read a deleted thread; the binding's end is in its record and in the 
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 import redis
 
-from adapters.protocol import DeliveryError
 from adapters.slack import keys
 from adapters.slack.errors import GONE, SlackError
-from adapters.slack.settings import CHANNEL
 from bindings.clock import SYSTEM_CLOCK, Clock
-from bindings.model import ConversationRef, SessionBindingRecord
+from bindings.model import ConversationRef
 
 if TYPE_CHECKING:
     from adapters.slack.client import SlackClient
-    from bindings.config import TetherConfig
-
-log = logging.getLogger("tether.slack.threads")
 
 ThreadState = Literal["open", "archived", "deleted"]
 DEFAULT_INTERVAL_S = 60.0
@@ -105,56 +98,3 @@ class ThreadIndex:
             account, channel, thread_ts = (item.decode() if isinstance(item, bytes) else str(item)).split("|", 2)
             out.append((account, Where(channel, thread_ts or None)))
         return out
-
-
-class SlackConversationCheck:
-    """The sweeper's look at bound Slack threads (`adapters.protocol.ConversationCheck`)."""
-
-    channel = CHANNEL
-
-    def __init__(self, config: TetherConfig, client: redis.Redis, *, clock: Clock = SYSTEM_CLOCK,
-                 limit: int = 100, interval_s: float = DEFAULT_INTERVAL_S) -> None:
-        from adapters.slack.runtime import SlackRuntime
-        from bindings.service import SessionBindingService
-
-        self.rt = SlackRuntime(config, client, clock=clock)
-        self.svc = SessionBindingService(client, config, clock=clock)
-        self.limit = limit
-        self.interval_s = interval_s
-
-    def run_once(self, on_ended: Callable[[SessionBindingRecord], object]) -> dict[str, int]:
-        counts = {"checked": 0, "archived": 0, "deleted": 0, "kept": 0, "dropped": 0}
-        for account, at in self.rt.threads.due(self.limit):
-            counts["checked"] += 1
-            ref = ConversationRef(channel=CHANNEL, account_id=account, conversation_id=at.conversation_id,
-                                  parent_conversation_id=at.channel if at.thread_ts else None)
-            record = self.svc.resolve_by_conversation(ref)
-            if record is None:
-                self.rt.threads.unwatch(account, at)
-                counts["dropped"] += 1
-                continue
-            try:
-                state = fetch_state(self.rt.api, account, at)
-            except (SlackError, DeliveryError) as exc:
-                log.info("thread check failed; keeping the binding",
-                         extra={"bindingId": record.binding_id, "error": str(exc)})
-                state = "open"
-            if state == "open":
-                counts["kept"] += 1
-                self.rt.threads.reschedule(account, at, after_s=self.interval_s)
-                continue
-            self.svc.unbind(binding_id=record.binding_id,
-                            reason="thread-delete" if state == "deleted" else "thread-archived")
-            self.rt.threads.unwatch(account, at)
-            counts[state] += 1
-        if counts["archived"] or counts["deleted"]:
-            log.info("bound slack threads checked", extra=counts)
-        return counts
-
-    def close(self) -> None:
-        self.rt.close()
-
-
-def make_conversation_check(config: TetherConfig, client: redis.Redis) -> SlackConversationCheck:
-    """Entry point `tether.conversation_checks: slack`."""
-    return SlackConversationCheck(config, client)

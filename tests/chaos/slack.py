@@ -41,7 +41,7 @@ from typing import Any
 import redis
 
 from adapters.chunking import split_message
-from adapters.deadletter import DeadLetterQueue
+from adapters.delivery.deadletter import DeadLetterQueue
 from adapters.payloads import delivery_id_for
 from bindings.config import load_config
 from bindings.connection import connect

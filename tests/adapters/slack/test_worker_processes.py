@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from rq.worker import Worker
 
-from adapters.deadletter import DeadLetterQueue
-from adapters.ledger import Ledger
-from adapters.rqwire import COMPLETIONS_QUEUE, deliver_queue_name, tether_queue
+from adapters.delivery.deadletter import DeadLetterQueue
+from adapters.delivery.ledger import Ledger
+from adapters.delivery.rqwire import COMPLETIONS_QUEUE, deliver_queue_name, tether_queue
 from bindings.config import TetherConfig, load_config
 from bindings.model import ConversationRef
 from bindings.service import SessionBindingService

@@ -5,7 +5,7 @@ from __future__ import annotations
 import redis
 
 from adapters.slack.provision import SlackProvisioner
-from adapters.slack.threads import SlackConversationCheck
+from adapters.slack.thread_check import SlackConversationCheck
 from bindings.clock import ManualClock
 from bindings.model import ConversationRef
 from bindings.service import SessionBindingService
