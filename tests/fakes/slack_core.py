@@ -117,6 +117,7 @@ class LocalSlack:
             self.requests: list[RequestLog] = []
             self.faults: list[FaultRule] = []
             self._buckets: dict[str, _Bucket] = {}
+            self._blocked: dict[str, float] = {}  # limit key -> monotonic time until which it answers 429
             self._last_ts_us = 0
             self._next_id = 1
 
@@ -257,6 +258,8 @@ class LocalSlack:
         if rule is not None:
             label = f"{rule.kind}-stored" if rule.kind == "5xx" and rule.stored else rule.kind
             if rule.kind == "429":
+                # As Slack does, the limit then holds for Retry-After: a request sent into it meets another 429.
+                self._blocked[self._limit_key(method, channel)] = time.monotonic() + rule.retry_after_s
                 return self._ratelimited(rule.retry_after_s), label
             if rule.kind == "error":
                 return _error(rule.error), label
@@ -292,8 +295,15 @@ class LocalSlack:
         retry_after = f"{wait_s:.3f}" if self.fractional_retry_after else str(max(1, math.ceil(wait_s)))
         return _json(429, {"ok": False, "error": "ratelimited"}, [("Retry-After", retry_after)])
 
+    @staticmethod
+    def _limit_key(method: str, channel: str | None) -> str:
+        return f"post:{channel}" if method == "chat.postMessage" and channel else method
+
     def _limit(self, method: str, channel: str | None) -> float:
         now = time.monotonic()
+        blocked = self._blocked.get(self._limit_key(method, channel), 0.0) - now
+        if blocked > 0:
+            return blocked
         checks: list[tuple[str, tuple[float, int]]] = []
         if method in self.method_limits:
             checks.append((method, self.method_limits[method]))

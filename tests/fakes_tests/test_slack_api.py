@@ -180,3 +180,15 @@ def test_runs_as_its_own_process(tmp_path: Path) -> None:
         assert answer["ok"] is True
         assert [m.text for m in proc.control.messages(channel["id"], thread_ts=channel["root_ts"])] == ["over there"]
     assert len(proc.final_state().messages) == 3
+
+
+def test_an_injected_429_holds_for_its_retry_after(fake_slack: FakeSlack) -> None:
+    channel, other = fake_slack.add_channel("a"), fake_slack.add_channel("b")
+    fake_slack.configure(fractional_retry_after=True)
+    fake_slack.inject("429", method="chat.postMessage", retry_after_s=30)
+    first = call(fake_slack, "chat.postMessage", channel=channel.id, text="x")
+    again = call(fake_slack, "chat.postMessage", channel=channel.id, text="x")
+    assert (first.status_code, again.status_code) == (429, 429)
+    assert 0 < float(again.headers["Retry-After"]) <= 30
+    assert [r.fault for r in fake_slack.requests] == ["429", None]
+    assert call(fake_slack, "chat.postMessage", channel=other.id, text="y").status_code == 200
