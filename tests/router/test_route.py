@@ -104,12 +104,12 @@ def _reply_lost_once(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def no_slack_adapter() -> Iterator[None]:
+def no_pigeon_adapter() -> Iterator[None]:
     from adapters import registry
 
     yield
-    registry._registered.pop("slack", None)
-    availability.forget("slack")
+    registry._registered.pop("pigeon", None)
+    availability.forget("pigeon")
 
 
 def test_completion_for_bound_session_mode_run_resolves_to_thread_destination_only(
@@ -222,20 +222,20 @@ def test_fallback_without_a_requester_is_dead_lettered_no_destination(
 
 
 def test_a_channel_without_an_adapter_is_dead_lettered_and_a_replay_reuses_the_decision(
-    real_redis: redis.Redis, spawn_on: Path, no_slack_adapter: None
+    real_redis: redis.Redis, spawn_on: Path, no_pigeon_adapter: None
 ) -> None:
-    slack_event = event(requester={"channel": "slack", "conversationId": "C1"})
-    result = route(real_redis, SPAWN_ON, slack_event, job_id="j1")
-    assert (result.outcome, result.dead_letter_reason) == ("dead-letter", "no-adapter:slack")
+    pigeon_event = event(requester={"channel": "pigeon", "conversationId": "C1"})
+    result = route(real_redis, SPAWN_ON, pigeon_event, job_id="j1")
+    assert (result.outcome, result.dead_letter_reason) == ("dead-letter", "no-adapter:pigeon")
     letter = DeadLetterQueue(real_redis).get(router_dead_letter_id(EVENT_ID, b""))
-    assert letter is not None and letter.destination == conv("C1", channel="slack")
+    assert letter is not None and letter.destination == conv("C1", channel="pigeon")
 
-    register_adapter("slack", lambda config, client: None)  # type: ignore[arg-type, return-value]
+    register_adapter("pigeon", lambda config, client: None)  # type: ignore[arg-type, return-value]
     requeue_event(real_redis, letter.event or "")
     _run_router(real_redis)
 
-    [delivery] = queued_deliveries(real_redis, "slack")
-    assert (delivery.destination, delivery.reason) == (conv("C1", channel="slack"), "bindings-disabled")
+    [delivery] = queued_deliveries(real_redis, "pigeon")
+    assert (delivery.destination, delivery.reason) == (conv("C1", channel="pigeon"), "bindings-disabled")
 
 
 def test_a_reroute_records_a_new_decision_and_keeps_the_old_one(
