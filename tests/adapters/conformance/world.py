@@ -127,8 +127,10 @@ class World:
         event_id = f"v1:{session}:run-{next(self._ids)}"
         event: dict[str, Any] = {
             "eventId": event_id, "kind": "task_completion", "targetSessionKey": session,
+            # The parent too: a Slack thread (root ts) means nothing without its channel.
             "requester": {"channel": requester.channel, "accountId": requester.account_id,
-                          "conversationId": requester.conversation_id},
+                          "conversationId": requester.conversation_id,
+                          "parentConversationId": requester.parent_conversation_id},
             "spawnMode": "session", "failClosed": False, "content": {"text": text},
             "identity": {"username": USERNAME, "avatarUrl": AVATAR_URL},
         }

@@ -6,7 +6,7 @@ channel leaves the other cases alone. A bound send posts into the thread with `u
 tether's in a channel root (or broadcast from a thread), except the roots child binds posted.
 """
 
-from __future__ import annotations  # noqa: I001 (ordered as once the suite is merged: tests.adapters.conformance first-party)
+from __future__ import annotations
 
 import itertools
 from pathlib import Path
