@@ -84,7 +84,8 @@ class SlackClient:
                     log.info("slack rate limited", extra={"method": method, "retryAfterS": retry_after_s})
                     if rate_limited > self.settings.max_rate_limited:
                         raise RetryableError(f"slack {method}: rate limited {rate_limited} times in a row",
-                                             retry_after_s=retry_after_s, reason="rate-limited") from None
+                                             retry_after_s=retry_after_s, reason="rate-limited",
+                                             unsent=True) from None
                     continue
                 if write and (error.status >= 500 or error.error in MAYBE_WRITTEN):
                     raise OutcomeUnknown(f"{error}; it may have taken effect") from None
@@ -95,7 +96,8 @@ class SlackClient:
             except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
                 what = _transport_failure(exc)
                 if what is None:  # never reached Slack: repeating cannot duplicate anything
-                    raise RetryableError(f"slack {method}: connection failed", reason="connection-failed") from None
+                    raise RetryableError(f"slack {method}: connection failed", reason="connection-failed",
+                                         unsent=True) from None
                 if write:
                     raise OutcomeUnknown(f"slack {method}: {what}; it may have taken effect") from None
                 raise RetryableError(f"slack {method}: {what}", reason="timeout") from None

@@ -56,7 +56,7 @@ class OutcomeUnknown(RetryableError):
 
 def classify(err: SlackError) -> DeliveryError:
     if err.status == 429 or err.error == "ratelimited":
-        return RetryableError(str(err), retry_after_s=err.retry_after_s, reason="rate-limited")
+        return RetryableError(str(err), retry_after_s=err.retry_after_s, reason="rate-limited", unsent=True)
     if err.status >= 500 or err.error in SERVER_SIDE:
         return RetryableError(str(err), reason="server-error")
     if err.error in GONE:

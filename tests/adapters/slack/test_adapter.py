@@ -195,3 +195,21 @@ def test_validate_sees_a_deleted_root_and_an_archived_channel(world: SlackWorld)
     world.fake.set_channel(world.channel.id, is_archived=True)
     with pytest.raises(PermanentError, match="is_archived"):
         adapter.validate(thread_ref(world.channel.id, other.ts))
+
+
+def test_a_429_that_never_posted_tells_the_engine_nothing_was_sent(world: SlackWorld) -> None:
+    root = world.thread()
+    world.fake.configure(fractional_retry_after=True)
+    world.fake.inject("429", method="chat.postMessage", retry_after_s=0.05, count=-1)
+    with pytest.raises(RetryableError) as caught:
+        world.adapter(max_rate_limited=1).send(chunk_of(delivery_to(thread_ref(world.channel.id, root.ts))))
+    assert caught.value.unsent is True  # the next attempt posts plainly, without reading the thread first
+
+
+def test_a_lost_answer_is_not_unsent(world: SlackWorld) -> None:
+    root = world.thread()
+    world.fake.inject("lose-answer", method="chat.postMessage")
+    world.fake.inject("lose-answer", method="conversations.replies")
+    with pytest.raises(OutcomeUnknown) as caught:
+        world.adapter().send(chunk_of(delivery_to(thread_ref(world.channel.id, root.ts))))
+    assert caught.value.unsent is False
