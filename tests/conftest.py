@@ -9,9 +9,11 @@ import pytest
 import redis
 
 from tests.fakes.fixtures import fake_discord, fake_discord_process, fake_telegram, fake_telegram_process
+from tests.support.matrix_world import matrix_home, matrix_world
 from tests.support.redis_server import RedisServer
 
-__all__ = ["fake_discord", "fake_discord_process", "fake_telegram", "fake_telegram_process"]
+__all__ = ["fake_discord", "fake_discord_process", "fake_telegram", "fake_telegram_process", "matrix_home",
+           "matrix_world"]
 
 
 @pytest.fixture(scope="session")
