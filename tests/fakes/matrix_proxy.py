@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import random
 import re
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -79,7 +80,7 @@ class MatrixProxy:
 
             do_GET = do_PUT = do_POST = do_DELETE = _handle  # noqa: N815
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = _Server(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self._thread = threading.Thread(target=self.server.serve_forever, name="matrix-proxy", daemon=True)
 
@@ -151,6 +152,12 @@ class MatrixProxy:
             return None
         return _answer(req, upstream.status_code, upstream.content,
                        {k: v for k, v in upstream.headers.items() if k.lower() in ("content-type", "retry-after")})
+
+
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request: object, client_address: object) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError):  # a client killed mid-request: expected in chaos
+            super().handle_error(request, client_address)  # type: ignore[arg-type]
 
 
 def _answer(req: BaseHTTPRequestHandler, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
