@@ -51,12 +51,25 @@ class Fault:
         return self.probability is None or rng.random() < self.probability
 
 
+@dataclass(frozen=True)
+class Forwarded:
+    """One request the homeserver saw: when it arrived and was answered (monotonic s), and the answer."""
+
+    started: float
+    answered: float
+    method: str
+    path: str
+    status: int
+    retry_after_ms: int | None
+
+
 @dataclass
 class ProxyStats:
     forwarded: int = 0
     faults: dict[str, int] = field(default_factory=dict)
     upstream_statuses: dict[int, int] = field(default_factory=dict)  # what the homeserver answered
     token_in_query: int = 0  # requests that carried ?access_token= (tether must never)
+    log: list[Forwarded] = field(default_factory=list)
 
 
 class MatrixProxy:
@@ -78,7 +91,7 @@ class MatrixProxy:
             def _handle(self) -> None:
                 proxy.handle(self)
 
-            do_GET = do_PUT = do_POST = do_DELETE = _handle  # noqa: N815
+            do_GET = do_PUT = do_POST = do_DELETE = _handle
 
         self.server = _Server(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
@@ -138,8 +151,14 @@ class MatrixProxy:
                                      f'"retry_after_ms":{ms}}}'.encode(),
                            {"Retry-After": str(max(1, round(fault.retry_after_s)))})
         headers = {k: v for k, v in req.headers.items() if k.lower() in ("authorization", "content-type")}
+        started = time.monotonic()
         upstream = self._http.request(req.command, req.path, content=body, headers=headers)
+        retry_ms = None
+        if upstream.status_code == 429:
+            retry_ms = int(upstream.json().get("retry_after_ms", 0))
         with self._lock:
+            self.stats.log.append(Forwarded(started, time.monotonic(), req.command, path, upstream.status_code,
+                                            retry_ms))
             self.stats.forwarded += 1
             statuses = self.stats.upstream_statuses
             statuses[upstream.status_code] = statuses.get(upstream.status_code, 0) + 1

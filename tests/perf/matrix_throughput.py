@@ -8,9 +8,10 @@ room:
   `tether worker matrix` processes, tether's rate limits raised out of the way; timed from the first hand-off until
   the ledger says every one is delivered; then every thread is read back (each message once).
 
-    python -m tests.perf.matrix_throughput [--messages 300] [--workers 2] [--quick]
+    python -m tests.perf.matrix_throughput [--messages 300] [--workers 2] [--rounds 3] [--quick]
 
-Prints one JSON object (`ratio` = tether / bare deliveries per second). Not a test: it never asserts on timing.
+The two modes alternate, `--rounds` times. Prints one JSON object (`ratio` = tether / bare deliveries per second,
+per round and the median). Not a test: it never asserts on timing.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import argparse
 import json
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -51,20 +53,20 @@ perConversationBurst = 1000
 THREADS = 4
 
 
-def bare_loop(base_url: str, token: str, room: str, roots: list[str], n: int) -> float:
+def bare_loop(base_url: str, token: str, room: str, roots: list[str], n: int, tag: str) -> float:
     began = time.monotonic()
     with httpx.Client(base_url=base_url, headers={"Authorization": f"Bearer {token}"}, timeout=30) as http:
         for i in range(n):
             root = roots[i % len(roots)]
-            body = {"msgtype": "m.text", "body": f"bare {i}", "m.relates_to": {
+            body = {"msgtype": "m.text", "body": f"bare {tag} {i}", "m.relates_to": {
                 "rel_type": "m.thread", "event_id": root, "is_falling_back": True,
                 "m.in_reply_to": {"event_id": root}}}
-            r = http.put(f"/_matrix/client/v3/rooms/{q(room)}/send/m.room.message/bare-{i}", json=body)
+            r = http.put(f"/_matrix/client/v3/rooms/{q(room)}/send/m.room.message/bare-{tag}-{i}", json=body)
             r.raise_for_status()
     return time.monotonic() - began
 
 
-def run(messages: int, workers: int) -> dict[str, Any]:
+def run(messages: int, workers: int, rounds: int) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="tether-matrix-bench-"))
     synapse = Synapse(work / "synapse")
     server = RedisServer(directory=work / "redis")
@@ -78,8 +80,6 @@ def run(messages: int, workers: int) -> dict[str, Any]:
         human = admin.register("human", unlimited=True)
         room = admin.create_room(human, "bench", invite=[bot])
         roots = [admin.send_text(bot, room, f"root {i}") for i in range(THREADS)]
-        bare_s = bare_loop(synapse.base_url, bot.access_token, room, roots, messages)
-
         token = work / "bot.token"
         token.write_text(bot.access_token)
         config_path = work / "tether.toml"
@@ -92,29 +92,33 @@ def run(messages: int, workers: int) -> dict[str, Any]:
             procs.append(subprocess.Popen([sys.executable, "-m", "workers", "worker", "matrix"], env=env,
                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                           start_new_session=True))
-        time.sleep(3.0)  # the workers import and connect; not part of the measured time
-        ids = []
-        began = time.monotonic()
-        for i in range(messages):
-            dest = ConversationRef(channel="matrix", conversation_id=roots[i % THREADS], parent_conversation_id=room)
-            event_id = f"bench-{i}"
-            ids.append(hand_off(client, Delivery(delivery_id=delivery_id_for(event_id, dest), event_id=event_id,
-                                                 destination=dest, mode="fallback", reason="bench",
-                                                 content=Content(text=f"tether {i}")), config=config))
+        time.sleep(3.0)  # the workers import and connect; not part of any measured time
         ledger = Ledger(client)
-        pending = set(ids)
-        while pending:
-            pending = {d for d in pending if ledger.status(d) != "delivered"}
-            time.sleep(0.02)  # polling the ledger of other processes
-        tether_s = time.monotonic() - began
+        results = []
+        for r in range(rounds):  # the modes interleaved, so both meet the same moments of a shared machine
+            bare_s = bare_loop(synapse.base_url, bot.access_token, room, roots, messages, f"r{r}")
+            ids = []
+            began = time.monotonic()
+            for i in range(messages):
+                dest = ConversationRef(channel="matrix", conversation_id=roots[i % THREADS],
+                                       parent_conversation_id=room)
+                event_id = f"bench-r{r}-{i}"
+                ids.append(hand_off(client, Delivery(
+                    delivery_id=delivery_id_for(event_id, dest), event_id=event_id, destination=dest,
+                    mode="fallback", reason="bench", content=Content(text=f"tether r{r} {i}")), config=config))
+            pending = set(ids)
+            while pending:
+                pending = {d for d in pending if ledger.status(d) != "delivered"}
+                time.sleep(0.02)  # polling the ledger of other processes
+            tether_s = time.monotonic() - began
+            results.append({"bare_per_s": round(messages / bare_s, 1), "tether_per_s": round(messages / tether_s, 1),
+                            "ratio": round(bare_s / tether_s, 3)})
         landed = sum(1 for root in roots for e in admin.thread(human, room, root)
                      if e["content"]["body"].startswith("tether "))
-        bare_rate = messages / bare_s
-        tether_rate = messages / tether_s
         admin.close()
-        return {"benchmark": "matrix_throughput", "messages": messages, "workers": workers,
-                "bare_per_s": round(bare_rate, 1), "tether_per_s": round(tether_rate, 1),
-                "ratio": round(tether_rate / bare_rate, 3), "landed_once": landed == messages,
+        return {"benchmark": "matrix_throughput", "messages": messages, "workers": workers, "rounds": results,
+                "ratio_median": statistics.median(x["ratio"] for x in results),
+                "landed_once": landed == messages * rounds,
                 "synapse_start_s": round(synapse.start_s, 2),
                 "synapse_rss_mib": round((synapse.rss_kib() or 0) / 1024, 1)}
     finally:
@@ -132,9 +136,10 @@ def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--messages", type=int, default=300)
     p.add_argument("--workers", type=int, default=2)
-    p.add_argument("--quick", action="store_true", help="100 messages")
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--quick", action="store_true", help="100 messages, 1 round")
     args = p.parse_args()
-    print(json.dumps(run(100 if args.quick else args.messages, args.workers)))
+    print(json.dumps(run(100 if args.quick else args.messages, args.workers, 1 if args.quick else args.rounds)))
 
 
 if __name__ == "__main__":

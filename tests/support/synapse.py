@@ -13,6 +13,7 @@ kick, redact, upgrade a room, read a room back (`/messages`, `/relations`).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import os
@@ -22,6 +23,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -208,10 +210,8 @@ class Synapse:
     def kill(self) -> None:
         if self.proc is None:
             return
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         self.proc.wait(timeout=15)
         self.proc = None
 
@@ -285,9 +285,10 @@ class SynapseAdmin:
 
     # -- rooms ------------------------------------------------------------------------------------------------
 
-    def create_room(self, owner: User, name: str, *, invite: list[User] = ()) -> str:  # type: ignore[assignment]
+    def create_room(self, owner: User, name: str, *, invite: Sequence[User] = ()) -> str:
         body = {"name": name, "preset": "private_chat", "invite": [u.user_id for u in invite]}
-        room_id: str = self.call("POST", "/_matrix/client/v3/createRoom", token=owner.access_token, json=body)["room_id"]
+        made = self.call("POST", "/_matrix/client/v3/createRoom", token=owner.access_token, json=body)
+        room_id: str = made["room_id"]
         for user in invite:
             self.join(user, room_id)
         return room_id

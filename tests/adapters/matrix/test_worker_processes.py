@@ -17,7 +17,7 @@ from adapters.payloads import delivery_id_for
 from adapters.rqwire import COMPLETIONS_QUEUE, deliver_queue_name, tether_queue
 from router.enqueue import enqueue_completion
 from tests.adapters.discord.test_worker_processes import DELIVERY, Spawn, _kill, worker_main
-from tests.support.matrix_world import MatrixWorld, delivery_to
+from tests.support.matrix_world import MatrixWorld, delivery_to, room_ref
 from tests.support.waiting import wait_for
 
 
@@ -108,3 +108,31 @@ def test_lost_answers_5xx_and_a_killed_worker_still_give_one_event_per_chunk(
     assert sorted(bodies) == sorted(f"message {i}" for i in range(12))
     assert len(w.main_timeline(w.room)) == 1  # the root only
     assert sum(w.proxy.stats.faults.values()) > 0
+
+
+IN_FLIGHT_S = 0.05  # a send already on its way when the 429 was answered is not one sent in spite of it
+
+
+def test_a_homeserver_429_holds_back_every_worker_until_retry_after(matrix_world: MatrixWorld, spawn: Spawn) -> None:
+    w = matrix_world
+    w.admin.invite(w.home.human, w.room, w.home.limited)
+    w.admin.join(w.home.limited, w.room)
+    from tests.adapters.discord.test_worker_processes import DELIVERY as delivery_settings
+
+    w.write_config(delivery_settings, user=w.home.limited)  # Synapse: 0.5 messages/s after a burst of 3
+    for _ in range(3):
+        spawn()
+    ids = [hand_off(w.redis, delivery_to(room_ref(w.room), f"ev-limited-{i}", f"limited {i}"), config=w.config)
+           for i in range(6)]
+    for delivery_id in ids:
+        assert settled(w, delivery_id, timeout_s=60) == "delivered"
+    bodies = [e["content"]["body"] for e in w.main_timeline(w.room) if e["sender"] == w.home.limited.user_id]
+    assert sorted(bodies) == sorted(f"limited {i}" for i in range(6))
+    sends = [r for r in w.proxy.stats.log if r.method == "PUT" and "/send/" in r.path]
+    limited = [r for r in sends if r.status == 429]
+    assert limited, "the homeserver never said 429: the test proves nothing"
+    for r in limited:
+        assert r.retry_after_ms is not None
+        until = r.answered + r.retry_after_ms / 1000
+        too_early = [o for o in sends if r.answered + IN_FLIGHT_S < o.started < until - IN_FLIGHT_S]
+        assert too_early == [], (r, too_early)
