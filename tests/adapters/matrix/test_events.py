@@ -63,11 +63,11 @@ def _config(**channel: object) -> TetherConfig:
 
 
 def test_settings_name_the_bad_key() -> None:
-    with pytest.raises(ConfigError, match="channels.matrix.homeserver"):
+    with pytest.raises(ConfigError, match=r"channels\.matrix\.homeserver"):
         MatrixSettings.from_config(_config())
-    with pytest.raises(ConfigError, match="channels.matrix.messageType"):
+    with pytest.raises(ConfigError, match=r"channels\.matrix\.messageType"):
         MatrixSettings.from_config(_config(homeserver="https://m.example", messageType="m.emote"))
-    with pytest.raises(ConfigError, match="channels.matrix.maxChunkChars"):
+    with pytest.raises(ConfigError, match=r"channels\.matrix\.maxChunkChars"):
         MatrixSettings.from_config(_config(homeserver="https://m.example", maxChunkChars=70_000))
     s = MatrixSettings.from_config(_config(homeserver="https://m.example/", messageType="m.notice"))
     assert (s.homeserver, s.message_type, s.root_text) == ("https://m.example", "m.notice", "\N{ROBOT FACE} {label}")
