@@ -200,3 +200,27 @@ def test_an_upgraded_room_the_bot_cannot_join_is_gone(matrix_world: MatrixWorld)
     w.admin.upgrade(w.home.human, w.room)  # private, and the bot is not invited to the replacement
     with pytest.raises(DestinationGone):
         w.adapter().send(chunk_of(delivery_to(record.conversation, "e-stranded", record=record)))
+
+
+def test_a_token_rotated_on_the_same_device_keeps_the_transaction(matrix_world: MatrixWorld) -> None:
+    """The README's advice, checked: log in again naming the device, and a resend still lands once."""
+    w = matrix_world
+    bot = w.admin.login(w.home.bot)  # the bot's own device for this test
+    w.token_path.write_text(bot.access_token)
+    chunk = chunk_of(delivery_to(room_ref(w.room), "e-rotate-same"))
+    first = w.adapter().send(chunk)
+    rotated = w.admin.login(bot, device_id=bot.device_id)
+    assert rotated.access_token != bot.access_token and rotated.device_id == bot.device_id
+    w.token_path.write_text(rotated.access_token)
+    assert w.adapter().send(chunk) == first
+    assert len(w.main_timeline(w.room)) == 1
+
+
+def test_a_token_of_a_new_device_loses_the_transaction(matrix_world: MatrixWorld) -> None:
+    """The README's warning, checked: a resend after a login on a new device is a second event."""
+    w = matrix_world
+    chunk = chunk_of(delivery_to(room_ref(w.room), "e-rotate-new"))
+    first = w.adapter().send(chunk)
+    w.token_path.write_text(w.admin.login(w.home.bot).access_token)  # no device_id: a new device
+    assert w.adapter().send(chunk) != first
+    assert len(w.main_timeline(w.room)) == 2
