@@ -3,9 +3,11 @@
 Each pass looks at the due threads of the index (`threads.ThreadIndex`) and, for each one with an active binding:
 
 - the room was upgraded (tombstone) → the binding follows the replacement room if the bot can join it
-  (`rooms.follow_upgrade`), else ends `room-upgraded`;
-- the bot is no longer in the room (kicked, banned, left) → ended `room-left`, no farewell (it could not be posted);
-- the thread root was redacted or is unknown → ended `thread-delete`, no farewell (the thread is gone for readers);
+  (`rooms.follow_upgrade`, counted `moved`), else ends `room-upgraded` (counted `archived`);
+- the bot is no longer in the room (kicked, banned, left) → ended `room-left` (counted `closed`), no farewell (it
+  could not be posted);
+- the thread root was redacted or is unknown → ended `thread-delete` (counted `deleted`), no farewell (the thread
+  is gone for its readers);
 - otherwise, or when the homeserver cannot be asked right now → kept, looked at again after `interval_s`.
 A watched thread without an active binding is dropped from the index.
 """
@@ -44,8 +46,8 @@ class MatrixThreadCheck:
         self.interval_s = interval_s
 
     def run_once(self, on_ended: Callable[[SessionBindingRecord], object]) -> dict[str, int]:
-        counts = {"checked": 0, "kept": 0, "dropped": 0, "moved": 0, "room-left": 0, "thread-delete": 0,
-                  "room-upgraded": 0}
+        # The protocol's vocabulary: archived (upgraded, not followed), closed (the bot is out), deleted (root gone).
+        counts = {"checked": 0, "kept": 0, "dropped": 0, "moved": 0, "archived": 0, "closed": 0, "deleted": 0}
         for account, room_id, root in self.rt.threads.due(self.limit):
             counts["checked"] += 1
             ref = ConversationRef(channel=CHANNEL, account_id=account, conversation_id=root,
@@ -79,14 +81,14 @@ class MatrixThreadCheck:
                                root_text=self.rt.settings.root_text)
             except DestinationGone:
                 self.svc.unbind(binding_id=record.binding_id, reason="room-upgraded")
-                return "room-upgraded"
+                return "archived"
             return "moved"
         if membership(self.rt, account, room_id) != "join":
             self.svc.unbind(binding_id=record.binding_id, reason="room-left")
-            return "room-left"
+            return "closed"
         if root_state(self.rt, account, room_id, root) != "present":
             self.svc.unbind(binding_id=record.binding_id, reason="thread-delete")
-            return "thread-delete"
+            return "deleted"
         return "kept"
 
     def close(self) -> None:

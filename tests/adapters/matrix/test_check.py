@@ -32,7 +32,7 @@ def test_a_redacted_root_ends_the_binding_thread_delete(matrix_world: MatrixWorl
     record = w.bind_child(svc)
     w.admin.redact(w.home.human, w.room, record.conversation.conversation_id or "")
     counts = _due_now(w).run_once(lambda r: None)
-    assert counts["thread-delete"] == 1
+    assert counts["deleted"] == 1
     ended = svc.get(record.binding_id)
     assert ended is not None and ended.status == "ended" and ended.end_reason == "thread-delete"
 
@@ -42,7 +42,7 @@ def test_a_kicked_bot_ends_the_binding_room_left(matrix_world: MatrixWorld) -> N
     svc = w.service()
     record = w.bind_child(svc)
     w.admin.kick(w.home.human, w.room, w.home.bot)
-    assert _due_now(w).run_once(lambda r: None)["room-left"] == 1
+    assert _due_now(w).run_once(lambda r: None)["closed"] == 1
     ended = svc.get(record.binding_id)
     assert ended is not None and ended.end_reason == "room-left"
 
@@ -71,3 +71,17 @@ def test_the_check_is_a_conversation_check(matrix_world: MatrixWorld) -> None:
     check = make_check(matrix_world.config, matrix_world.redis)
     assert isinstance(check, ConversationCheck) and check.channel == "matrix"
     check.close()
+
+
+def test_the_sweeper_runs_the_matrix_check_found_by_its_entry_point(matrix_world: MatrixWorld) -> None:
+    from workers.sweeper import Sweeper
+
+    w = matrix_world
+    svc = w.service()
+    record = w.bind_child(svc)
+    w.admin.redact(w.home.human, w.room, record.conversation.conversation_id or "")
+    _due_now(w)
+    summary = Sweeper(w.redis, w.config).run_once()
+    assert summary["matrix.deleted"] == 1
+    ended = svc.get(record.binding_id)
+    assert ended is not None and ended.end_reason == "thread-delete"
