@@ -35,7 +35,17 @@ def root_text(template: str, label: str | None, target_session_key: str) -> str:
 class MatrixProvisioner:
     def __init__(self, config: TetherConfig, client: redis.Redis, *, runtime: MatrixRuntime | None = None,
                  clock: Clock = SYSTEM_CLOCK) -> None:
-        self.rt = runtime or MatrixRuntime(config, client, clock=clock)
+        # Built at the first child bind: every installed provisioner is made when bindings start, and a deployment
+        # without `channels.matrix` must not fail for want of a homeserver it never uses.
+        self._rt = runtime
+        self._args = (config, client, clock)
+
+    @property
+    def rt(self) -> MatrixRuntime:
+        if self._rt is None:
+            config, client, clock = self._args
+            self._rt = MatrixRuntime(config, client, clock=clock)
+        return self._rt
 
     def provision(self, parent: ConversationRef, *, label: str | None,
                   target_session_key: str) -> ProvisionedConversation:
@@ -64,7 +74,8 @@ class MatrixProvisioner:
         return ProvisionedConversation(conversation_id=root, metadata={"roomId": room_id, "rootEventId": root})
 
     def close(self) -> None:
-        self.rt.close()
+        if self._rt is not None:
+            self._rt.close()
 
 
 def make_provisioner(config: TetherConfig, client: redis.Redis) -> MatrixProvisioner:

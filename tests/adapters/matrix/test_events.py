@@ -71,3 +71,16 @@ def test_settings_name_the_bad_key() -> None:
         MatrixSettings.from_config(_config(homeserver="https://m.example", maxChunkChars=70_000))
     s = MatrixSettings.from_config(_config(homeserver="https://m.example/", messageType="m.notice"))
     assert (s.homeserver, s.message_type, s.root_text) == ("https://m.example", "m.notice", "\N{ROBOT FACE} {label}")
+
+
+def test_the_provisioner_of_an_unconfigured_matrix_is_harmless_until_used() -> None:
+    import fakeredis
+
+    from adapters.matrix.provision import make_provisioner
+    from bindings.errors import ConfigError as Missing
+    from bindings.model import ConversationRef
+
+    provisioner = make_provisioner(TetherConfig(), fakeredis.FakeRedis())
+    with pytest.raises(Missing, match=r"channels\.matrix\.homeserver"):
+        provisioner.provision(ConversationRef(channel="matrix", parent_conversation_id="!r:x"), label=None,
+                              target_session_key="agent:main:subagent:x")
