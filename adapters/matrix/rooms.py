@@ -119,13 +119,13 @@ class Moves:
         raw = self.rt.redis.get(keys.moved(account, conversation_id))
         return None if raw is None else msgspec.json.decode(raw, type=ConversationRef)
 
-    def put(self, account: str, conversation_id: str, new: ConversationRef) -> ConversationRef:
-        """Record the move unless another process did first; returns the move that holds."""
+    def put(self, account: str, conversation_id: str, new: ConversationRef) -> tuple[ConversationRef, bool]:
+        """Record the move unless another process did first; returns the move that holds, and whether it is ours."""
         key = keys.moved(account, conversation_id)
         if self.rt.redis.set(key, msgspec.json.encode(new), nx=True, ex=MOVE_TTL_S):
-            return new
+            return new, True
         held = self.get(account, conversation_id)
-        return held or new
+        return (held, False) if held is not None else (new, False)
 
     def resolve(self, ref: ConversationRef) -> ConversationRef:
         """Where a conversation lives now (after any number of upgrades, up to MAX_HOPS)."""
@@ -160,8 +160,8 @@ def follow_upgrade(rt: MatrixRuntime, moves: Moves, bindings: BindingAccess | No
                               parent_conversation_id=new_room)
     else:
         new = ConversationRef(channel=ref.channel, account_id=account, conversation_id=new_room)
-    held = moves.put(account, ref.conversation_id or "", new)
-    if held == new and record is not None and record.status == "active" and bindings is not None:
+    held, ours = moves.put(account, ref.conversation_id or "", new)
+    if ours and record is not None and record.status == "active" and bindings is not None:
         metadata = dict(record.metadata)
         room, root = room_and_root(new)
         metadata["roomId"] = room

@@ -224,3 +224,21 @@ def test_a_token_of_a_new_device_loses_the_transaction(matrix_world: MatrixWorld
     w.token_path.write_text(w.admin.login(w.home.bot).access_token)  # no device_id: a new device
     assert w.adapter().send(chunk) != first
     assert len(w.main_timeline(w.room)) == 2
+
+
+def test_two_processes_following_one_upgrade_make_one_root_and_one_binding(matrix_world: MatrixWorld) -> None:
+    from adapters.matrix.rooms import Moves, follow_upgrade
+
+    w = matrix_world
+    svc = w.service()
+    record = w.bind_child(svc, label="racing")
+    new_room = w.admin.upgrade(w.home.human, w.room)
+    w.admin.invite(w.home.human, new_room, w.home.bot)
+    moved, active = [], []
+    for adapter in (w.adapter(), w.adapter()):  # both saw the 403 before either recorded the move
+        moved.append(follow_upgrade(adapter.rt, Moves(adapter.rt), svc, record.conversation, new_room,
+                                    binding_id=record.binding_id, root_text="\N{ROBOT FACE} {label}"))
+        active.append([r.binding_id for r in svc.list_by_session(record.target_session_key)])
+    assert moved[0] == moved[1]
+    assert len(active[0]) == 1 and active[1] == active[0]  # the second follower bound nothing anew
+    assert [e["content"]["body"] for e in w.main_timeline(new_room)] == ["\N{ROBOT FACE} racing"]
