@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import redis
 
 from adapters.activity import keys
-from bindings.replies import as_text
 from bindings.clock import SYSTEM_CLOCK, Clock
+from bindings.replies import as_text
 
 DEFAULT_RETENTION_S = 30 * 86_400
 

@@ -28,7 +28,7 @@ from typing import Any
 
 import redis
 
-from adapters.ledger import Ledger
+from adapters.delivery.ledger import Ledger
 from adapters.payloads import delivery_id_for
 from bindings.config import load_config
 from bindings.model import ConversationRef

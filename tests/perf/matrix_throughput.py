@@ -32,7 +32,7 @@ import httpx
 import redis
 
 from adapters.delivery.handoff import hand_off
-from adapters.ledger import Ledger
+from adapters.delivery.ledger import Ledger
 from adapters.payloads import Content, Delivery, delivery_id_for
 from bindings.config import load_config
 from bindings.model import ConversationRef

@@ -12,9 +12,9 @@ import pytest
 from rq.worker import Worker
 
 from adapters.delivery.handoff import hand_off
-from adapters.ledger import Ledger
+from adapters.delivery.ledger import Ledger
+from adapters.delivery.rqwire import COMPLETIONS_QUEUE, deliver_queue_name, tether_queue
 from adapters.payloads import delivery_id_for
-from adapters.rqwire import COMPLETIONS_QUEUE, deliver_queue_name, tether_queue
 from router.enqueue import enqueue_completion
 from tests.adapters.discord.test_worker_processes import DELIVERY, Spawn, _kill, worker_main
 from tests.support.matrix_world import MatrixWorld, delivery_to, room_ref
