@@ -30,14 +30,17 @@ from typing import Any
 
 import httpx
 import redis
+from rq.worker import Worker
 
 from adapters.delivery.handoff import hand_off
 from adapters.delivery.ledger import Ledger
+from adapters.delivery.rqwire import deliver_queue_name, tether_queue
 from adapters.payloads import Content, Delivery, delivery_id_for
 from bindings.config import load_config
 from bindings.model import ConversationRef
 from tests.support.redis_server import RedisServer
 from tests.support.synapse import Synapse, SynapseAdmin, q
+from tests.support.waiting import wait_for
 
 CONFIG = """
 [channels.matrix]
@@ -92,7 +95,9 @@ def run(messages: int, workers: int, rounds: int) -> dict[str, Any]:
             procs.append(subprocess.Popen([sys.executable, "-m", "workers", "worker", "matrix"], env=env,
                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                           start_new_session=True))
-        time.sleep(3.0)  # the workers import and connect; not part of any measured time
+        queue = tether_queue(deliver_queue_name("matrix"), client)
+        wait_for(lambda: len(Worker.all(connection=client, queue=queue)) >= workers, timeout_s=60,
+                 what="the matrix workers to listen")  # not part of any measured time
         ledger = Ledger(client)
         results = []
         for r in range(rounds):  # the modes interleaved, so both meet the same moments of a shared machine
