@@ -20,8 +20,8 @@ from adapters.chunking import split_message
 from adapters.matrix.settings import MAX_BODY_JSON_BYTES
 
 TXN_PREFIX = "tether."
-PREFIX_RESERVE_BYTES = 256  # room for "<name>: " on the first chunk (names are cut to 80 characters)
-MAX_NAME_CHARS = 80
+MAX_NAME_BYTES = 32  # a sub-agent's name in the identity prefix, in UTF-8 bytes (cut at a character boundary)
+PREFIX_RESERVE_BYTES = MAX_NAME_BYTES + 2  # room for "<name>: " on the first chunk
 _encoder = msgspec.json.Encoder()
 
 
@@ -68,5 +68,6 @@ def split_body(text: str, max_bytes: int) -> list[str]:
 
 
 def identity_prefix(username: str | None) -> str:
-    name = " ".join((username or "").split())[:MAX_NAME_CHARS]
+    """"<name>: ", the name's white space collapsed and cut to MAX_NAME_BYTES; "" without a name."""
+    name = " ".join((username or "").split()).encode()[:MAX_NAME_BYTES].decode(errors="ignore").strip()
     return f"{name}: " if name else ""

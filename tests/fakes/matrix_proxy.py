@@ -6,7 +6,9 @@ rule matches it first. Kinds:
 - ``lose-answer``  forward (the event *is* created), then close the connection without an answer;
 - ``5xx``          answer 500 `M_UNKNOWN` without forwarding (nothing happens on the homeserver);
 - ``5xx-after``    forward (the event is created), then answer 502 instead of the real answer;
-- ``429``          answer 429 `M_LIMIT_EXCEEDED` with `retry_after_ms` and `Retry-After`, without forwarding;
+- ``429``          answer 429 `M_LIMIT_EXCEEDED` with `retry_after_ms` and `Retry-After`, without forwarding, and
+                   hold to it as a homeserver does: every send until `retry_after_s` has passed is answered 429 too
+                   (an *earned* 429, logged as not injected);
 - ``timeout``      forward, then hold the answer for `delay_s` and close the connection without it.
 
 A rule matches on ``method`` and ``path`` (a regular expression searched in the path; by default message sends:
@@ -69,6 +71,7 @@ class ProxyStats:
     faults: dict[str, int] = field(default_factory=dict)
     upstream_statuses: dict[int, int] = field(default_factory=dict)  # what the homeserver answered
     token_in_query: int = 0  # requests that carried ?access_token= (tether must never)
+    rate_limited: list[tuple[float, bool]] = field(default_factory=list)  # (monotonic s, injected) of every 429
     log: list[Forwarded] = field(default_factory=list)
 
 
@@ -79,6 +82,7 @@ class MatrixProxy:
         self.faults: list[Fault] = []
         self.stats = ProxyStats()
         self._lock = threading.Lock()
+        self._blocked_until = 0.0  # monotonic s: an injected 429 holds sends back until then
         self._http = httpx.Client(base_url=self.upstream, timeout=60.0)
         proxy = self
 
@@ -126,6 +130,15 @@ class MatrixProxy:
         with self._lock:
             self.faults.clear()
 
+    def unfired(self) -> int:
+        """Hits still owed by rules with a count (a case checks its fault really happened)."""
+        with self._lock:
+            return sum(f.times - f.fired for f in self.faults if f.times is not None and f.fired < f.times)
+
+    def _note_429(self, *, injected: bool) -> None:
+        with self._lock:
+            self.stats.rate_limited.append((time.monotonic(), injected))
+
     def _pick(self, method: str, path: str) -> Fault | None:
         with self._lock:
             for fault in self.faults:
@@ -142,11 +155,21 @@ class MatrixProxy:
         if "access_token=" in query:
             with self._lock:
                 self.stats.token_in_query += 1
+        if req.command == "PUT" and re.search(SEND_PATH, path):
+            with self._lock:
+                wait_s = self._blocked_until - time.monotonic()
+            if wait_s > 0:
+                self._note_429(injected=False)
+                return _answer(req, 429, f'{{"errcode":"M_LIMIT_EXCEEDED","error":"Too Many Requests",'
+                                         f'"retry_after_ms":{int(wait_s * 1000)}}}'.encode())
         fault = self._pick(req.command, path)
         if fault is not None and fault.kind == "5xx":
             return _answer(req, 500, b'{"errcode":"M_UNKNOWN","error":"injected by the proxy"}')
         if fault is not None and fault.kind == "429":
             ms = int(fault.retry_after_s * 1000)
+            with self._lock:
+                self._blocked_until = time.monotonic() + fault.retry_after_s
+            self._note_429(injected=True)
             return _answer(req, 429, f'{{"errcode":"M_LIMIT_EXCEEDED","error":"Too Many Requests",'
                                      f'"retry_after_ms":{ms}}}'.encode(),
                            {"Retry-After": str(max(1, round(fault.retry_after_s)))})
@@ -156,6 +179,7 @@ class MatrixProxy:
         retry_ms = None
         if upstream.status_code == 429:
             retry_ms = int(upstream.json().get("retry_after_ms", 0))
+            self._note_429(injected=False)
         with self._lock:
             self.stats.log.append(Forwarded(started, time.monotonic(), req.command, path, upstream.status_code,
                                             retry_ms))

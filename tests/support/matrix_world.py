@@ -3,6 +3,7 @@ fault proxy in front of it, the bot's token file, a tether config pointing at th
 
 from __future__ import annotations
 
+import atexit
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -36,20 +37,42 @@ class MatrixHome:
     limited: User
 
 
+_shared: MatrixHome | None = None
+
+
+def shared_home() -> MatrixHome:
+    """The test process's one homeserver, started at first use (the `matrix_home` fixture and the conformance
+    suite's harness share it) and stopped at the end of the session, or at exit."""
+    global _shared
+    if _shared is None:
+        server = Synapse(Path(tempfile.mkdtemp(prefix="tether-synapse-")))
+        atexit.register(server.stop)  # SIGTERM to its process group, SIGKILL if it does not go
+        try:
+            server.start()
+            admin = SynapseAdmin(server)
+            operator = admin.register("operator", admin=True)
+            _shared = MatrixHome(server, admin, operator, admin.register("bot", unlimited=True),
+                                 admin.register("human", unlimited=True), admin.register("limited"))
+        except BaseException:
+            server.stop()
+            raise
+    return _shared
+
+
+def stop_shared_home() -> None:
+    global _shared
+    if _shared is not None:
+        _shared.admin.close()
+        _shared.server.stop()
+        _shared = None
+
+
 @pytest.fixture(scope="session")
 def matrix_home() -> Iterator[MatrixHome]:
-    directory = Path(tempfile.mkdtemp(prefix="tether-synapse-"))
-    server = Synapse(directory)
     try:
-        server.start()
-        admin = SynapseAdmin(server)
-        operator = admin.register("operator", admin=True)
-        home = MatrixHome(server, admin, operator, admin.register("bot", unlimited=True),
-                          admin.register("human", unlimited=True), admin.register("limited"))
-        yield home
-        admin.close()
+        yield shared_home()
     finally:
-        server.stop()  # SIGTERM to its process group, SIGKILL if it does not go
+        stop_shared_home()
 
 
 DEFAULT_LIMITS = """

@@ -84,3 +84,12 @@ def test_the_provisioner_of_an_unconfigured_matrix_is_harmless_until_used() -> N
     with pytest.raises(Missing, match=r"channels\.matrix\.homeserver"):
         provisioner.provision(ConversationRef(channel="matrix", parent_conversation_id="!r:x"), label=None,
                               target_session_key="agent:main:subagent:x")
+
+
+def test_the_identity_prefix_fits_its_reserve() -> None:
+    from adapters.matrix.events import PREFIX_RESERVE_BYTES, identity_prefix
+
+    assert identity_prefix("research  agent") == "research agent: "
+    assert identity_prefix(None) == identity_prefix("   ") == ""
+    long = identity_prefix("\N{ROBOT FACE}" * 40)
+    assert len(long.encode()) <= PREFIX_RESERVE_BYTES and long.endswith(": ") and "\ufffd" not in long

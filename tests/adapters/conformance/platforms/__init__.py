@@ -16,6 +16,7 @@ PLATFORMS: dict[str, str] = {
     "discord": "tests.adapters.conformance.platforms.discord:DiscordHarness",
     "telegram": "tests.adapters.conformance.platforms.telegram:TelegramHarness",
     "telegram-dead-letter": "tests.adapters.conformance.platforms.telegram:TelegramAtMostOnceHarness",
+    "matrix": "tests.adapters.conformance.platforms.matrix:MatrixHarness",
 }
 
 
