@@ -98,19 +98,6 @@ def test_long_text_is_cut_into_events_within_the_size_limit_and_reads_back_whole
     assert all(len(b.encode()) <= adapter.settings.max_body_bytes for b in bodies)
 
 
-def test_the_homeserver_429_is_waited_out_and_every_message_lands(matrix_world: MatrixWorld) -> None:
-    w = matrix_world
-    w.admin.invite(w.home.human, w.room, w.home.limited)
-    w.admin.join(w.home.limited, w.room)
-    w.write_config(user=w.home.limited)  # Synapse limits this user to 0.5 messages/s after a burst of 3
-    adapter = w.adapter()
-    for i in range(5):
-        adapter.send(chunk_of(delivery_to(room_ref(w.room), f"e-429-{i}", f"m{i}")))
-    assert w.proxy.stats.upstream_statuses.get(429, 0) >= 1
-    bodies = [e["content"]["body"] for e in w.main_timeline(w.room) if e["sender"] == w.home.limited.user_id]
-    assert bodies == [f"m{i}" for i in range(5)]
-
-
 def test_identity_prefix_names_the_sub_agent_on_the_first_chunk(matrix_world: MatrixWorld) -> None:
     w = matrix_world
     w.config_path.write_text(w.config_path.read_text().replace(
