@@ -28,6 +28,7 @@ bench: $(STAMP)
 chaos: $(STAMP)
 	$(BIN)/python -m tests.chaos
 	$(BIN)/python -m tests.chaos.slack
+	$(BIN)/python -m tests.chaos.matrix
 
 clean:
 	rm -rf $(VENV) .tether .pytest_cache .mypy_cache .ruff_cache

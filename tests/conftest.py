@@ -16,10 +16,11 @@ from tests.fakes.fixtures import (
     fake_telegram,
     fake_telegram_process,
 )
+from tests.support.matrix_world import matrix_home, matrix_world
 from tests.support.redis_server import RedisServer
 
 __all__ = ["fake_discord", "fake_discord_process", "fake_slack", "fake_slack_process", "fake_telegram",
-           "fake_telegram_process"]
+           "fake_telegram_process", "matrix_home", "matrix_world"]
 
 
 @pytest.fixture(scope="session")

@@ -24,6 +24,8 @@ Bound threads the sweeper watches:
 
 from __future__ import annotations
 
+from adapters.activity import keys as activity_keys
+
 PREFIX = "tether:discord:"
 
 
@@ -64,11 +66,11 @@ def claim(message_id: str) -> str:
 
 
 def activity_index(account: str) -> str:
-    return f"{PREFIX}activity:{account}"
+    return activity_keys.activity_index("discord", account)  # the shared activity log's key, named once there
 
 
 def activity(account: str, conversation_id: str) -> str:
-    return f"{PREFIX}activity:{account}:{conversation_id}"
+    return activity_keys.activity("discord", account, conversation_id)
 
 
 def bound_threads() -> str:

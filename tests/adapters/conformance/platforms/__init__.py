@@ -17,6 +17,7 @@ PLATFORMS: dict[str, str] = {
     "telegram": "tests.adapters.conformance.platforms.telegram:TelegramHarness",
     "telegram-dead-letter": "tests.adapters.conformance.platforms.telegram:TelegramAtMostOnceHarness",
     "slack": "tests.adapters.conformance.platforms.slack:SlackHarness",
+    "matrix": "tests.adapters.conformance.platforms.matrix:MatrixHarness",
 }
 
 
