@@ -15,6 +15,7 @@ from typing import Literal, TypeVar
 import msgspec
 
 from bindings.errors import ConfigError
+from bindings.secret_specs import check_secret_specs
 
 HOUR_MS = 3_600_000
 
@@ -190,7 +191,12 @@ def parse_config(text: str | bytes, source: str = "<string>") -> TetherConfig:
                     _convert(body, AccountConfig, f"channels.{name}.accounts.{acct}", source)
             rest = {k: v for k, v in channel.items() if k != "accounts"} if isinstance(channel, dict) else channel
             _convert(rest, ChannelConfig, f"channels.{name}", source)
-    return _convert(raw, TetherConfig, "", source)
+    config = _convert(raw, TetherConfig, "", source)
+    try:
+        check_secret_specs(config)
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+    return config
 
 
 def _convert(raw: object, typ: type[_S], prefix: str, source: str) -> _S:
