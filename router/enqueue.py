@@ -8,6 +8,7 @@ router dedupes them by `eventId`. The README's queue contract describes the same
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -57,9 +58,16 @@ def prepare_event(event: EventInput, *, max_event_bytes: int | None = None) -> P
     return PreparedEvent(parsed, raw, msgspec.json.decode(raw))
 
 
+# Route job ids carry a prefix of their own, so that a Redis ACL can let producers write route jobs
+# (`~rq:job:route-*`) and nothing else: not the delivery jobs (`rq:job:deliver-*`), not bindings (see the README's
+# security section).
+ROUTE_JOB_ID_PREFIX = "route-"
+
+
 def route_job(queue: Queue, prepared: PreparedEvent) -> Job:
     return queue.create_job(
         ROUTE_JOB,
+        job_id=f"{ROUTE_JOB_ID_PREFIX}{uuid.uuid4()}",
         args=[prepared.argument],
         description=f"route {prepared.event.event_id}",  # RQ's default repeats the whole event
         retry=route_retry(),
