@@ -97,9 +97,11 @@ def enqueue_completions(redis_or_url: redis.Redis | str | None, events: Iterable
     return enqueue_prepared(_client(redis_or_url), prepared)
 
 
-def enqueue_prepared(client: redis.Redis, prepared: Sequence[PreparedEvent]) -> list[str]:
-    """Enqueue the batch in one transaction, riding out a Redis outage or failover for up to
-    ENQUEUE_RETRY_BUDGET_S (beyond the client's own few seconds of retries), then raising the connection error.
+def enqueue_prepared(client: redis.Redis, prepared: Sequence[PreparedEvent], *,
+                     retry_budget_s: float = ENQUEUE_RETRY_BUDGET_S) -> list[str]:
+    """Enqueue the batch in one transaction, riding out a Redis outage or failover for up to `retry_budget_s`
+    (beyond the client's own few seconds of retries), then raising the connection error. A server answering
+    callers (`tether api`) passes 0: its caller gets a quick 503 and retries itself.
 
     A retry cannot enqueue twice: the jobs and their ids are built once, and a retry first checks whether the
     previous attempt's transaction went through (its answer lost with the connection): MULTI/EXEC wrote every job
@@ -110,7 +112,7 @@ def enqueue_prepared(client: redis.Redis, prepared: Sequence[PreparedEvent]) -> 
     jobs = [route_job(queue, item) for item in prepared]
     for attempt in Retrying(
         retry=retry_if_exception_type((redis.ConnectionError, redis.TimeoutError)),
-        stop=stop_after_delay(ENQUEUE_RETRY_BUDGET_S),
+        stop=stop_after_delay(retry_budget_s),
         wait=wait_exponential_jitter(multiplier=0.1, max=2.0),
         before_sleep=_log_retry,
         reraise=True,
