@@ -115,11 +115,15 @@ def test_a_refused_job_is_restored_without_its_foreign_fields_and_refuses_its_fu
     queue = tether_queue(COMPLETIONS_QUEUE, real_redis)
     job = queue.enqueue(ROUTE_JOB, event(), retry=Retry(max=3))
     real_redis.hset(job.key, mapping={"failure_callback_name": "os.system", "webhooks": '[{"url": "http://x"}]',
-                                      "dependency_ids": '["other"]'})
+                                      "dependency_ids": '["other"]', "stopped_callback_name": "os.system",
+                                      "success_callback_name": "os.system"})
     loaded = TetherJob.fetch(job.id, connection=real_redis, serializer=MsgspecJSONSerializer)
-    assert loaded.refused_fields == ("dependency_ids", "failure_callback_name", "webhooks")
-    assert loaded.failure_callback is None and loaded.webhooks == [] and loaded.dependency_ids == []
-    with pytest.raises(ForbiddenJobField, match="dependency_ids, failure_callback_name, webhooks"):
+    assert loaded.refused_fields == ("dependency_ids", "failure_callback_name", "stopped_callback_name",
+                                     "success_callback_name", "webhooks")
+    assert loaded.failure_callback is None and loaded.success_callback is None
+    assert loaded.stopped_callback is None  # RQ runs it on a stop-job command, which the process tests do not send
+    assert loaded.webhooks == [] and loaded.dependency_ids == []
+    with pytest.raises(ForbiddenJobField, match="dependency_ids, failure_callback_name, stopped_callback_name"):
         _ = loaded.func
     assert loaded.retries_left == 3 and not loaded.should_retry
 
