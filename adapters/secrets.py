@@ -13,10 +13,13 @@ from pathlib import Path
 
 from adapters.protocol import PermanentError, RetryableError
 from bindings.config import TetherConfig
-from bindings.errors import ConfigError
+from bindings.secret_specs import parse_secret_spec
 
 SECRET_RETRY_S = 5.0  # an unset variable or a missing file may be fixed by an operator: try again soon
 EMPTY_FILE_RETRY_S = 1.0  # a writer that truncates before writing leaves the file empty for a moment
+
+
+__all__ = ["SecretNotConfigured", "SecretSource", "SecretUnavailable", "parse_secret_spec", "read_secret"]
 
 
 class SecretUnavailable(RetryableError):
@@ -28,15 +31,6 @@ class SecretUnavailable(RetryableError):
 
 class SecretNotConfigured(PermanentError):
     reason = "no-token"
-
-
-def parse_secret_spec(spec: str, *, field: str) -> tuple[str, str]:
-    """Split `env:NAME` / `file:PATH` into (kind, name); anything else is refused, naming the key only."""
-    kind, sep, rest = spec.partition(":")
-    kind = kind.strip().lower()
-    if not sep or kind not in ("env", "file") or not rest.strip():
-        raise ConfigError(f"key `{field}`: must be `env:NAME` or `file:PATH` (a literal secret is not accepted)")
-    return kind, rest.strip()
 
 
 def read_secret(spec: str, *, field: str, env: dict[str, str] | None = None, who: str | None = None) -> str:

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal, TypeVar
 
 import msgspec
 
 from bindings.errors import ConfigError
+from bindings.secret_specs import parse_secret_spec
 
 HOUR_MS = 3_600_000
 
@@ -190,7 +192,12 @@ def parse_config(text: str | bytes, source: str = "<string>") -> TetherConfig:
                     _convert(body, AccountConfig, f"channels.{name}.accounts.{acct}", source)
             rest = {k: v for k, v in channel.items() if k != "accounts"} if isinstance(channel, dict) else channel
             _convert(rest, ChannelConfig, f"channels.{name}", source)
-    return _convert(raw, TetherConfig, "", source)
+    config = _convert(raw, TetherConfig, "", source)
+    try:
+        check_secret_specs(config)
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+    return config
 
 
 def _convert(raw: object, typ: type[_S], prefix: str, source: str) -> _S:
@@ -223,3 +230,25 @@ def _describe(message: str, prefix: str) -> str:
         what = "unknown key"
     full = ".".join(p for p in (prefix, path) if p) or "(top level)"
     return f"key `{full}`: {what[:1].lower()}{what[1:]}"
+
+
+def secret_specs(config: TetherConfig) -> Iterator[tuple[str, str]]:
+    """Every secret of the configuration as (key, spec): account tokens, access tokens, signing secrets (current
+    and previous), the API's bearer tokens."""
+    for channel, section in config.channels.items():
+        for account_id, account in section.accounts.items():
+            prefix = f"channels.{channel}.accounts.{account_id}"
+            for name, spec in (("token", account.token), ("accessToken", account.access_token),
+                               ("secret", account.secret)):
+                if spec is not None:
+                    yield f"{prefix}.{name}", spec
+            for i, spec in enumerate(account.previous_secrets):
+                yield f"{prefix}.previousSecrets[{i}]", spec
+    for i, spec in enumerate(config.api.tokens):
+        yield f"api.tokens[{i}]", spec
+
+
+def check_secret_specs(config: TetherConfig) -> None:
+    """Raise ConfigError naming the first secret configured as a literal."""
+    for field, spec in secret_specs(config):
+        parse_secret_spec(spec, field=field)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import redis
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.retry import Retry
@@ -37,7 +39,8 @@ def connect(url: str | None = None, *, retries: int = 8, connect_timeout_s: floa
 
 
 def describe_url(url: str) -> str:
-    """The URL without its password, for logs and CLI output."""
+    """The URL without its password (in the authority or as a `password=` query value), for logs and CLI output."""
+    url = re.sub(r"(?i)([?&]password=)[^&#]*", r"\1***", url)
     if "@" not in url:
         return url
     scheme, _, rest = url.partition("://")

@@ -7,6 +7,8 @@ router dedupes them by `eventId`. The README's queue contract describes the same
 
 from __future__ import annotations
 
+import logging
+import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -14,6 +16,7 @@ import msgspec
 import redis
 from rq.job import Job, Retry
 from rq.queue import Queue
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_delay, wait_exponential_jitter
 
 from adapters.delivery.rqwire import COMPLETIONS_QUEUE, ROUTE_JOB, tether_queue
 from bindings.clock import SYSTEM_CLOCK, Clock
@@ -25,6 +28,11 @@ from router.settings import dedupe_window_ms
 from router.store import for_client
 
 EventInput = CompletionEvent | dict[str, Any] | str | bytes
+log = logging.getLogger("tether.enqueue")
+
+# How long a producer's enqueue keeps retrying through a Redis outage or failover (a Sentinel or cluster failover
+# takes seconds to tens of seconds) before the error reaches the caller.
+ENQUEUE_RETRY_BUDGET_S = 30.0
 
 # Routing fails only on infrastructure trouble (Redis, the hand-off): retry it, scheduled by the worker. The first
 # retry is immediate (RQ requeues it without the scheduler): a route job found abandoned by a killed worker, or left
@@ -50,9 +58,16 @@ def prepare_event(event: EventInput, *, max_event_bytes: int | None = None) -> P
     return PreparedEvent(parsed, raw, msgspec.json.decode(raw))
 
 
+# Route job ids carry a prefix of their own, so that a Redis ACL can let producers write route jobs
+# (`~rq:job:route-*`) and nothing else: not the delivery jobs (`rq:job:deliver-*`), not bindings (see the README's
+# security section).
+ROUTE_JOB_ID_PREFIX = "route-"
+
+
 def route_job(queue: Queue, prepared: PreparedEvent) -> Job:
     return queue.create_job(
         ROUTE_JOB,
+        job_id=f"{ROUTE_JOB_ID_PREFIX}{uuid.uuid4()}",
         args=[prepared.argument],
         description=f"route {prepared.event.event_id}",  # RQ's default repeats the whole event
         retry=route_retry(),
@@ -82,18 +97,40 @@ def enqueue_completions(redis_or_url: redis.Redis | str | None, events: Iterable
     return enqueue_prepared(_client(redis_or_url), prepared)
 
 
-def enqueue_prepared(client: redis.Redis, prepared: Sequence[PreparedEvent]) -> list[str]:
+def enqueue_prepared(client: redis.Redis, prepared: Sequence[PreparedEvent], *,
+                     retry_budget_s: float = ENQUEUE_RETRY_BUDGET_S) -> list[str]:
+    """Enqueue the batch in one transaction, riding out a Redis outage or failover for up to `retry_budget_s`
+    (beyond the client's own few seconds of retries), then raising the connection error. A server answering
+    callers (`tether api`) passes 0: its caller gets a quick 503 and retries itself.
+
+    A retry cannot enqueue twice: the jobs and their ids are built once, and a retry first checks whether the
+    previous attempt's transaction went through (its answer lost with the connection): MULTI/EXEC wrote every job
+    of the batch or none, so the first job's hash tells."""
     if not prepared:
         return []
     queue = tether_queue(COMPLETIONS_QUEUE, client)
-    pipe = client.pipeline(transaction=True)
-    ids: list[str] = []
-    for item in prepared:
-        job = route_job(queue, item)
-        queue.enqueue_job(job, pipeline=pipe)
-        ids.append(job.id)
-    pipe.execute()
-    return ids
+    jobs = [route_job(queue, item) for item in prepared]
+    for attempt in Retrying(
+        retry=retry_if_exception_type((redis.ConnectionError, redis.TimeoutError)),
+        stop=stop_after_delay(retry_budget_s),
+        wait=wait_exponential_jitter(multiplier=0.1, max=2.0),
+        before_sleep=_log_retry,
+        reraise=True,
+    ):
+        with attempt:
+            if attempt.retry_state.attempt_number > 1 and client.exists(jobs[0].key):
+                break  # the previous attempt's transaction was applied
+            pipe = client.pipeline(transaction=True)
+            for job in jobs:
+                queue.enqueue_job(job, pipeline=pipe)
+            pipe.execute()
+    return [job.id for job in jobs]
+
+
+def _log_retry(state: RetryCallState) -> None:
+    error = state.outcome.exception() if state.outcome is not None else None
+    log.warning("enqueue failed on a Redis connection error; retrying",
+                extra={"attempt": state.attempt_number, "error": str(error)})
 
 
 def requeue_event(client: redis.Redis, event: EventInput, *, reroute: bool = False,

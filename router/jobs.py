@@ -53,7 +53,6 @@ def handle_route_failure(job: Job, exc_type: type[BaseException] | None, exc_val
         config = process_config()
         now_ms = SYSTEM_CLOCK.now_ms()
         if isinstance(exc_value, DeserializationError | ForbiddenJobFunction):
-            job.retries_left = None  # the payload will not change: no retry
             raw = job_raw_data(job)
             message = (f"job function {job_func_name(job)!r} is not a tether job function"
                        if isinstance(exc_value, ForbiddenJobFunction) else "job data is not the JSON array "

@@ -8,6 +8,8 @@ import os
 
 import click
 
+from bindings.config import load_config
+from bindings.errors import ConfigError
 from workers.logs import setup_logging
 
 # command name -> "module:attribute" of a click command; each module owns its commands.
@@ -33,6 +35,13 @@ Redis comes from TETHER_REDIS_URL, REDIS_URL or `redis.url` in the config file (
 
 
 class LazyGroup(click.Group):
+    def invoke(self, ctx: click.Context) -> object:
+        """A configuration error ends any command the same way: one line naming the key, exit status 1."""
+        try:
+            return super().invoke(ctx)
+        except ConfigError as exc:
+            raise click.ClickException(str(exc)) from None
+
     def list_commands(self, ctx: click.Context) -> list[str]:
         return [name for name in COMMANDS if self._available(name)]
 
@@ -62,3 +71,9 @@ class LazyGroup(click.Group):
 @click.version_option(package_name="tether")
 def main(log_level: str) -> None:
     setup_logging(log_level)
+    # Every command checks the configuration file, whether or not it needs it: a literal secret in it (or any other
+    # error) stops `tether status` as it stops a worker, with the same one-line message.
+    try:
+        load_config()
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None

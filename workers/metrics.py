@@ -58,6 +58,7 @@ def start_metrics(client: redis.Redis, config: TetherConfig) -> int | None:
     if port is None:
         return None
     REGISTRY.register(RedisStateCollector(client))
-    start_http_server(port)
+    server, _ = start_http_server(port)
+    port = int(server.server_port)  # the one the OS chose, when asked for port 0
     log.info("metrics listening", extra={"port": port, "path": "/metrics"})
     return port

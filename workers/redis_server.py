@@ -12,12 +12,14 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 import redis
 
 
 class RedisServer:
-    def __init__(self, *, appendonly: bool = False, tcp_port: int = 0, directory: Path | None = None) -> None:
+    def __init__(self, *, appendonly: bool = False, tcp_port: int = 0, directory: Path | None = None,
+                 password: str | None = None) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
             raise RuntimeError("redis-server is not on PATH (install the Debian package redis-server)")
@@ -27,15 +29,17 @@ class RedisServer:
         self.socket = self.dir / "redis.sock"
         self.appendonly = appendonly
         self.tcp_port = tcp_port
+        self.password = password  # `requirepass`: every client must AUTH as the default user
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
-        return f"unix://{self.socket}"
+        return f"unix://:{quote(self.password, safe='')}@{self.socket}" if self.password else f"unix://{self.socket}"
 
     @property
     def tcp_url(self) -> str:
-        return f"redis://127.0.0.1:{self.tcp_port}/0"
+        auth = f":{quote(self.password, safe='')}@" if self.password else ""
+        return f"redis://{auth}127.0.0.1:{self.tcp_port}/0"
 
     def start(self) -> None:
         args = [
@@ -50,9 +54,10 @@ class RedisServer:
             "--appendfsync", "everysec",
             "--daemonize", "no",
             "--logfile", str(self.dir / "redis.log"),
+            *(["--requirepass", self.password] if self.password else []),
         ]
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        client: redis.Redis = redis.Redis(unix_socket_path=str(self.socket))
+        client: redis.Redis = redis.Redis(unix_socket_path=str(self.socket), password=self.password)
         deadline = time.monotonic() + 10
         while True:
             try:

@@ -27,6 +27,7 @@ from rq.timeouts import TimerDeathPenalty
 from rq.utils import now as rq_now
 from rq.worker import SimpleWorker, WorkerStatus
 
+from adapters.delivery.refusal import refuse_foreign_job
 from adapters.delivery.rqwire import MsgspecJSONSerializer, TetherJob, tether_queue
 from workers import rq_fastpaths
 
@@ -204,7 +205,8 @@ def build_worker(client: redis.Redis, spec: WorkerSpec) -> TetherWorker:
         connection=client,
         serializer=MsgspecJSONSerializer,
         job_class=TetherJob,
-        exception_handlers=list(spec.exception_handlers) or None,
+        # A refused job (foreign hash fields) is dead-lettered first, and only there.
+        exception_handlers=[refuse_foreign_job, *spec.exception_handlers],
         disable_default_exception_handler=False,
         maintenance_interval=MAINTENANCE_INTERVAL_S,
         worker_ttl=WORKER_TTL_S,

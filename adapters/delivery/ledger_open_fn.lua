@@ -7,7 +7,7 @@
 -- `tether dlq replay --reroute` re-armed; otherwise changes nothing. Given an RQ job (keys k+3..k+5, arguments
 -- a+8..a+14) it also enqueues that job, in the same atomic step, whenever the record is left pending under the
 -- job's id and no job of that id exists, writing what RQ's own unique enqueue (`Queue.enqueue(..., unique=True)`)
--- writes — the job hash with the fields of `Job.to_dict` (tests/adapters/delivery/test_handoff.py pins them to
+-- writes — the job hash with the fields of `Job.to_dict` (tests/adapters/delivery/test_rq_job_hash.py pins them to
 -- RQ's), `data` uncompressed, the id pushed onto the queue, the queue registered: no crash can come between a new
 -- record and its job, and a repeated hand-off enqueues nothing while the job exists.
 --   K[k+1] ledger record          tether:delivery:{id}

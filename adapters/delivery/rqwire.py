@@ -16,6 +16,7 @@ from rq.job import Job
 from rq.queue import Queue
 from rq.utils import now, utcformat
 
+from adapters.delivery.jobfields import allowed_only, describe, forbidden_fields
 from bindings.errors import TetherError
 
 COMPLETIONS_QUEUE = "completions"
@@ -36,6 +37,14 @@ class ForbiddenJobFunction(TetherError):
     """A job names a function outside tether's allowlist (written by someone else into tether's queues)."""
 
 
+class ForbiddenJobField(TetherError):
+    """A job's hash carries fields no tether producer writes (callbacks, webhooks, dependencies, …)."""
+
+    def __init__(self, fields: tuple[str, ...]) -> None:
+        super().__init__(describe(fields))
+        self.fields = fields
+
+
 class MsgspecJSONSerializer:
     """RQ serializer: JSON via msgspec. RQ also stores job results and exception text through it."""
 
@@ -52,10 +61,41 @@ class MsgspecJSONSerializer:
 
 
 class TetherJob(Job):
-    """Resolves the job's function only if it is one of tether's; RQ would otherwise import any dotted name."""
+    """A job RQ may run only as tether's: its hash holds only the fields tether's producers write
+    (`adapters.delivery.jobfields`), and its function is one of tether's; RQ would otherwise import any dotted name.
+
+    A hash with foreign fields is restored without them, so RQ never reads a callback name, a webhook or a
+    dependency of it; the job is then refused when RQ asks for its function (`ForbiddenJobField`), which fails it
+    the ordinary way: the worker's exception handler dead-letters it and the worker goes on. A job that can never
+    run (foreign fields, a foreign function, undecodable data) is never retried, whatever `retries_left` says."""
+
+    refused_fields: tuple[str, ...] = ()
+
+    def restore(self, raw_data: Any) -> Any:
+        refused = forbidden_fields(raw_data)
+        if refused:
+            self.refused_fields = refused
+            raw_data = allowed_only(raw_data)
+        return super().restore(raw_data)
+
+    @property
+    def should_retry(self) -> bool:
+        return super().should_retry and self.runnable()
+
+    def runnable(self) -> bool:
+        """Whether retrying could ever run this job: false for foreign fields, a foreign function or data that
+        does not decode."""
+        if self.refused_fields:
+            return False
+        try:
+            return self.func_name in JOB_FUNCTIONS and self.instance is None
+        except Exception:  # RQ's DeserializationError, or anything a foreign `data` makes it raise
+            return False
 
     @property
     def func(self) -> Any:
+        if self.refused_fields:
+            raise ForbiddenJobField(self.refused_fields)
         name = self.func_name
         if name not in JOB_FUNCTIONS or self.instance is not None:
             raise ForbiddenJobFunction(f"refusing to run job function {name!r}: not a tether job function")

@@ -75,9 +75,9 @@ def test_any_secret_field_of_any_channel_is_read_the_same_way(tmp_path: Path) ->
 
 
 def test_a_literal_secret_of_another_field_names_its_camel_case_key() -> None:
-    config = parse_config('[channels.webhook.accounts.bridge]\nsecret = "whsec_literal"\n')
     with pytest.raises(ConfigError) as err:
-        SecretSource(config, "webhook", field="secret")
+        SecretSource(parse_config('[channels.webhook.accounts.bridge]\nsecret = "whsec_literal"\n'), "webhook",
+                     field="secret")
     assert "channels.webhook.accounts.bridge.secret" in str(err.value)
     assert "whsec_literal" not in str(err.value)
 

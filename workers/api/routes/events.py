@@ -38,7 +38,8 @@ def enqueue(call: Call) -> Reply:
         report = EnqueueReport(enqueued=0, rejected=len(oversized), job_ids=[], errors=oversized)
         return Reply(413, report)
     good, bad = prepare_each(raws, max_event_bytes=limit)
-    job_ids = enqueue_prepared(call.ctx.client, good) if good else []
+    # No retries here: during an outage the caller gets a quick 503 (and retries itself) rather than a hung request.
+    job_ids = enqueue_prepared(call.ctx.client, good, retry_budget_s=0) if good else []
     report = EnqueueReport(enqueued=len(job_ids), rejected=len(bad), job_ids=job_ids, errors=bad)
     return Reply(422 if bad else 202, report)
 
