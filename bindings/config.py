@@ -99,8 +99,10 @@ class DeliveryConfig(_Section, frozen=True):
     max_attempts: int = 8
     backoff_min_s: float = 2.0
     backoff_max_s: float = 600.0
-    lease_s: float = 30.0
-    reaper_interval_s: float = 5.0
+    # A SIGKILLed send is picked up within leaseS + reaperIntervalS + one send (default 10 + 2 + ~1 s ≤ 15 s); a live
+    # worker renews its lease every leaseS / 5, so a send may outlast the lease (see adapters/delivery/leases.py).
+    lease_s: float = 10.0
+    reaper_interval_s: float = 2.0
 
 
 class BindingsConfig(_Section, frozen=True):

@@ -1,7 +1,16 @@
 """Keeps the leases a worker process holds alive while it sends (a rate-limit wait, a slow platform), so only a dead
-worker loses its lease. One daemon thread per process renews them all, every third of a lease: holding a lease
-costs a dict entry, not a thread per delivery. The worker still checks its fencing token itself before every chunk;
-`Held.lost` tells it early that a renewal was refused (another worker holds the delivery now).
+worker loses its lease. One daemon thread per process renews them all, RENEWALS_PER_LEASE times per lease: holding a
+lease costs a set entry, not a thread per delivery. The worker still checks its fencing token itself before every
+chunk; `Held.lost` tells it early that a renewal was refused (another worker holds the delivery now).
+
+Why a short lease is safe (issue 12): the lease is what a crashed send waits out, so it is short (default 10 s), and
+a live worker never lets it lapse however long its send takes, because this thread renews it every lease / 5
+(2 s by default) independently of the send. A lease lapses under a live worker only if four renewals in a row fail
+to reach Redis (8 s by default: a Redis outage, or the process stopped); a renewal that fails is retried every
+RETRY_INTERVAL_S rather than a whole interval later. Worst case for a SIGKILLed send, default configuration: the last
+renewal happened just before the kill, so the lease runs out ≤ leaseS (10 s) later; some other worker's reaper pass
+sees it ≤ reaperIntervalS (2 s) after that and enqueues a new job, which an idle worker takes at once (a blocking
+dequeue) and sends: 10 + 2 + one send (≈ 0.1–1 s) ≤ 13 s, under the 15 s target with 2 s to spare.
 """
 
 from __future__ import annotations
@@ -19,6 +28,10 @@ from adapters.delivery.ledger import Ledger
 log = logging.getLogger("tether.delivery")
 
 MIN_INTERVAL_S: Final = 0.05
+# A held lease is renewed this many times per lease, so that many renewals in a row minus one may fail (or be late)
+# before a live worker's lease lapses.
+RENEWALS_PER_LEASE: Final = 5
+RETRY_INTERVAL_S: Final = 0.25  # after a renewal that could not reach Redis
 
 
 class Held:
@@ -27,7 +40,7 @@ class Held:
     def __init__(self, renewer: LeaseRenewer, ledger: Ledger, delivery_id: str, fence: int, lease_ms: int) -> None:
         self.renewer = renewer
         self.ledger, self.delivery_id, self.fence, self.lease_ms = ledger, delivery_id, fence, lease_ms
-        self.interval_s = max(MIN_INTERVAL_S, lease_ms / 3000)
+        self.interval_s = max(MIN_INTERVAL_S, lease_ms / 1000 / RENEWALS_PER_LEASE)
         self.due = time.monotonic() + self.interval_s
         self.lost = threading.Event()
 
@@ -42,7 +55,9 @@ class Held:
             if not self.ledger.renew(self.delivery_id, self.fence, lease_ms=self.lease_ms):
                 self.lost.set()
         except redis.RedisError as exc:
-            log.warning("lease renewal failed", extra={"deliveryId": self.delivery_id, "error": str(exc)})
+            log.warning("lease renewal failed; retrying", extra={"deliveryId": self.delivery_id, "error": str(exc)})
+            self.due = time.monotonic() + min(self.interval_s, RETRY_INTERVAL_S)
+            return
         self.due = time.monotonic() + self.interval_s
 
 

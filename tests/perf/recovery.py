@@ -1,7 +1,7 @@
 """Recovery benchmark: an adapter worker is SIGKILLed in the middle of a delivery; how long until another worker
-has delivered it? With the default lease (30 s) and reaper interval (5 s).
+has delivered it? With the default lease (10 s) and reaper interval (2 s).
 
-    python -m tests.perf.recovery [--trials 3] [--quick]
+    python -m tests.perf.recovery [--trials 5] [--quick]
 
 A private redis-server (loopback TCP), the local Discord API in its own process, two `tether worker discord`
 processes with the default `[delivery]` settings. Each trial hands one delivery off (as the router does) to a
@@ -12,8 +12,10 @@ it and sends again with the same nonce. Measured from the ledger: SIGKILL → `d
 the lease still running. The channel then holds exactly one message (the late request, if it ever lands, carries
 the same nonce).
 
-Prints one JSON object. Not a test: never asserts on timing. Target (issue 6): recovery ≤ 35 s with the default
-lease.
+Prints one JSON object (median and maximum over the trials, each trial's figures, and whether every trial ended with
+exactly one message). Not a test: never asserts on timing. Target (issue 12): recovery ≤ 15 s worst case with the
+default configuration: ≤ leaseS (the last renewal was just before the kill) + reaperIntervalS (the next reaper pass)
++ one send (see adapters/delivery/leases.py).
 """
 
 from __future__ import annotations
@@ -60,7 +62,7 @@ def write_config(work: Path, api_base: str) -> Path:
     token = work / "token"
     token.write_text(TOKEN)
     path = work / "tether.toml"
-    # No [delivery] section: the default lease (30 s) and reaper interval (5 s) are what is measured.
+    # No [delivery] section: the default lease (10 s) and reaper interval (2 s) are what is measured.
     path.write_text(f"""
 [channels.discord]
 apiBase = "{api_base}"
@@ -125,7 +127,10 @@ def trial(client: redis.Redis, config: TetherConfig, fake: FakeDiscordProcess, w
         rec = ledger.get(delivery.delivery_id)
         return rec if rec and rec.status == "sending" and rec.inflight_chunk == 0 else None
 
-    held = wait_for(in_flight, timeout_s=60, interval_s=0.02, what="a worker sending the chunk")
+    claimed = wait_for(in_flight, timeout_s=60, interval_s=0.02, what="a worker sending the chunk")
+    # Kill just after a renewal: the lease then has all of leaseS left, the worst case for the wait.
+    held = wait_for(lambda: (r := in_flight()) and (r.lease_until or 0) > (claimed.lease_until or 0) and r,
+                    timeout_s=60, interval_s=0.005, what="the lease to be renewed mid-send")
     pid = owner_pid(held)
     if pid not in workers.procs:
         raise RuntimeError(f"lease owner {held.owner!r} is not one of our workers")
@@ -147,7 +152,7 @@ def trial(client: redis.Redis, config: TetherConfig, fake: FakeDiscordProcess, w
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--trials", type=int, default=3)
+    parser.add_argument("--trials", type=int, default=5)
     parser.add_argument("--quick", action="store_true", help="one trial")
     opts = parser.parse_args(argv)
     trials = 1 if opts.quick else opts.trials
@@ -179,7 +184,8 @@ def main(argv: list[str] | None = None) -> None:
             "exactlyOnce": all(r["messages"] == 1 for r in results),
             "redis": client.info("server")["redis_version"],
             "machine": {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count()},
-            "targets": {"recoveryS": 35.0},
+            "worstCaseS": config.delivery.lease_s + config.delivery.reaper_interval_s,
+            "targets": {"recoveryS": 15.0},
         }
         json.dump(result, sys.stdout)
         sys.stdout.write("\n")

@@ -11,7 +11,7 @@ from adapters.delivery.ledger import Ledger
 from tests.adapters.support import make_delivery
 from tests.support.waiting import wait_for
 
-LEASE_MS = 300  # renewed every 100 ms
+LEASE_MS = 300  # renewed every 60 ms
 
 
 def claimed(ledger: Ledger, event_id: str = "ev-1") -> tuple[str, int]:

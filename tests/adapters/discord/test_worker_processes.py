@@ -296,3 +296,33 @@ def test_global_429_blocks_every_worker_until_retry_after(world: DiscordWorld, s
     assert during == []
     assert all(r.global_limit for r in requests if r.status == 429)
     assert len([m for m in world.fake.messages() if m.content.startswith("hello")]) == len(ids)
+
+
+LEASE_S = 3.0  # the `leaseS` of DELIVERY above
+
+
+@pytest.mark.parametrize("stall", ["slow-webhook-send", "rate-limit-wait-on-the-bot-path"])
+def test_a_send_that_outlasts_the_lease_is_not_sent_again_by_another_worker(world: DiscordWorld, spawn: Spawn,
+                                                                            stall: str) -> None:
+    """The sending worker stays alive but its send takes over twice the lease (the platform holds the request, or
+    a 429 makes the worker wait): its lease is renewed meanwhile, so the idle second worker, whose reaper runs every
+    0.25 s, never takes the delivery over and nothing is sent twice."""
+    first, second = spawn(), spawn()
+    if stall == "slow-webhook-send":  # the webhook path has no idempotency key: a second send would be a 2nd message
+        record = world.bind_child(world.service())
+        assert record.conversation.conversation_id is not None
+        target, route = record.conversation, "webhook_execute"
+        world.fake.inject("latency", route=route, delay_s=LEASE_S * 2.5, times=1)
+    else:
+        record, target, route = None, parent_ref(world), "message_create"
+        world.fake.inject("rate_limit", route=route, retry_after_s=LEASE_S * 2.2, scope="user", times=1)
+    delivery_id = hand_off(world.redis, delivery_to(target, f"ev-stall-{stall}", "slow but once", record=record),
+                           config=world.config)
+    assert settled(world, delivery_id, timeout_s=40) == "delivered"
+    assert first.is_alive() and second.is_alive()
+    landed = world.fake.messages(target.conversation_id)
+    assert [m.content for m in landed] == ["slow but once"]
+    accepted = [r for r in world.fake.requests(route) if r.status == 200]
+    assert len(accepted) == 1 and not accepted[0].deduped  # one send reached the platform, not two deduplicated
+    ledger = Ledger(world.redis).get(delivery_id)
+    assert ledger is not None and (ledger.attempts, ledger.fence) == (1, 1)  # never claimed by a second worker
