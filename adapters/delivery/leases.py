@@ -10,7 +10,7 @@ to reach Redis (8 s by default: a Redis outage, or the process stopped); a renew
 RETRY_INTERVAL_S rather than a whole interval later. Worst case for a SIGKILLed send, default configuration: the last
 renewal happened just before the kill, so the lease runs out ≤ leaseS (10 s) later; some other worker's reaper pass
 sees it ≤ reaperIntervalS (2 s) after that and enqueues a new job, which an idle worker takes at once (a blocking
-dequeue) and sends: 10 + 2 + one send (≈ 0.1–1 s) ≤ 13 s, under the 15 s target with 2 s to spare.
+dequeue) and sends: 10 + 2 + one send (about 0.1 to 1 s) ≤ 13 s, under the 15 s target with 2 s to spare.
 """
 
 from __future__ import annotations
