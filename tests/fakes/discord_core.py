@@ -618,6 +618,7 @@ class LocalDiscord:
             fault_id=fault.id if fault else None,
             deduped=bool(outcome and outcome.deduped),
             message_id=outcome.message_id if outcome else None,
+            query=req.query,
         )
         self._requests.append(record)
         key = "dropped" if response.drop else str(response.status)

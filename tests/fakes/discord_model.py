@@ -115,6 +115,7 @@ class RequestRecord(msgspec.Struct, kw_only=True):
     fault_id: int | None = None
     deduped: bool = False
     message_id: str | None = None
+    query: str = ""  # the raw query string (`wait=true&thread_id=…`); no secret travels in it
 
 
 class FaultRecord(msgspec.Struct, kw_only=True):

@@ -4,15 +4,26 @@ each Discord failure turns into."""
 from __future__ import annotations
 
 import logging
+from urllib.parse import parse_qs
 
 import pytest
 
 from adapters.discord import keys
 from adapters.discord.adapter import DiscordAdapter
+from adapters.discord.runtime import DiscordRuntime
 from adapters.protocol import DestinationGone, PermanentError, RetryableError
+from bindings.clock import SYSTEM_CLOCK
 from bindings.model import ConversationRef
+from bindings.service import SessionBindingService
 from tests.adapters.discord.conftest import DiscordWorld, bot_delivery, bound_delivery, chunk_of
 from tests.fakes.discord_model import DEFAULT_MESSAGE
+
+_STANDARD_LOG_FIELDS = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+
+
+def log_fields(record: logging.LogRecord) -> dict[str, object]:
+    """A log record's `extra` fields, which structured log output prints and `caplog.text` leaves out."""
+    return {k: v for k, v in record.__dict__.items() if k not in _STANDARD_LOG_FIELDS}
 
 
 def thread_messages(world: DiscordWorld, thread_id: str) -> list[tuple[str, str, str | None]]:
@@ -38,35 +49,48 @@ def test_a_bound_send_goes_through_the_webhook_into_the_thread_with_the_identity
     message_id = adapter.send(chunk_of(bound_delivery(record)))
     thread = record.conversation.conversation_id
     assert thread is not None
+    [execute] = world.fake.requests("webhook_execute")
+    assert parse_qs(execute.query) == {"wait": ["true"], "thread_id": [thread]}  # into the thread, answer awaited
     [msg] = world.fake.messages(thread)
     assert msg.id == message_id
     assert (msg.author_kind, msg.author_username, msg.avatar_url) == ("webhook", "research-agent",
                                                                       "https://example.com/a.png")
     assert msg.webhook_id == record.metadata["webhookId"]
     assert msg.allowed_mentions == {"parse": []}
-    [execute] = world.fake.requests("webhook_execute")
-    assert "thread_id" not in execute.path  # the query is not part of the logged path; the message landed above
     assert world.fake.messages(world.parent.id) == []
 
 
+class AheadClock:
+    """The system clock an hour ahead: a time the adapter stamps cannot be mistaken for one the bind stamped."""
+
+    AHEAD_MS = 3600 * 1000
+
+    def now_ms(self) -> int:
+        return SYSTEM_CLOCK.now_ms() + self.AHEAD_MS
+
+
 def test_sends_record_outbound_activity_and_touch_the_binding(world: DiscordWorld) -> None:
-    svc = world.service()
-    record = world.bind_child(svc)
-    adapter = DiscordAdapter(world.config, world.redis, runtime=world.runtime(), bindings=svc)
+    record = world.bind_child(world.service())  # bound (and its activity stamped) now
     thread = record.conversation.conversation_id
-    assert thread is not None
-    before = svc.get(record.binding_id)
-    assert before is not None and before.last_activity_at is not None
+    assert thread is not None and record.last_activity_at is not None
+    clock = AheadClock()  # the sends happen "an hour later"
+    later = SessionBindingService(world.redis, world.config, clock=clock)
+    adapter = DiscordAdapter(world.config, world.redis, runtime=DiscordRuntime(world.config, world.redis, clock=clock),
+                             bindings=later, clock=clock)
+    sent_from = clock.now_ms()
     webhook_msg = adapter.send(chunk_of(bound_delivery(record)))
     bot_msg = adapter.send(chunk_of(bot_delivery(world.parent.id)))
+    sent_until = clock.now_ms()
     hook_activity = adapter.rt.activity.get("default", thread)
     bot_activity = adapter.rt.activity.get("default", world.parent.id)
     assert hook_activity is not None and hook_activity.last_via == "webhook"
     assert hook_activity.last_message_id == webhook_msg
+    assert sent_from <= hook_activity.last_outbound_at <= sent_until
     assert bot_activity is not None and bot_activity.last_via == "bot" and bot_activity.last_message_id == bot_msg
-    after = svc.get(record.binding_id)
-    assert after is not None and after.last_activity_at is not None
-    assert after.last_activity_at >= before.last_activity_at
+    assert sent_from <= bot_activity.last_outbound_at <= sent_until
+    touched = later.get(record.binding_id)
+    assert touched is not None and touched.last_activity_at is not None
+    assert sent_from <= touched.last_activity_at <= sent_until  # the bind's stamp is an hour older
 
 
 @pytest.mark.parametrize("path", ["webhook", "bot"])
@@ -286,8 +310,11 @@ def test_secrets_stay_out_of_logs_errors_and_binding_records(world: DiscordWorld
         adapter.send(chunk_of(bot_delivery(world.parent.id)))
     [hook] = world.fake.webhooks(world.parent.id)
     secrets = [hook.token, "test-bot-token"]
-    text = caplog.text + str(err.value) + repr(record) + str(svc.get(record.binding_id))
-    assert "/webhooks/" in caplog.text or "webhook" in caplog.text  # requests were logged, just not their secrets
+    # The logs did speak of the webhook and of the refused request (by id and route), just not of their secrets.
+    assert any(getattr(r, "webhookId", None) == hook.id for r in caplog.records)
+    assert any(getattr(r, "status", None) == 401 for r in caplog.records)
+    logged = "\n".join(f"{r.getMessage()} {log_fields(r)}" for r in caplog.records)  # message and every extra
+    text = logged + str(err.value) + repr(record) + str(svc.get(record.binding_id))
     assert not any(s in text for s in secrets)
 
 
