@@ -1,15 +1,21 @@
 """`tether run --demo`: two sub-agent sessions bound to two threads of one channel, one unbound session, their
 completions at the same moment, and one duplicate event. Prints every routing decision and delivery, then a summary.
 
-The console adapter (a separate worker) prints the delivered messages themselves.
+The console adapter (a separate worker) prints the delivered messages themselves, and appends each one to the
+JSON-lines file named by TETHER_CONSOLE_JSONL (`tether run --demo` sets it when unset): the summary counts in that
+file what was actually printed where, so "copied to the main conversation" is a count of messages, not of decisions.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import threading
 import time
 import uuid
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import click
 import redis
@@ -29,6 +35,9 @@ SESSIONS = {
     "summary": "agent:main:subagent:summary",  # never bound: falls back to the main conversation
 }
 WAIT_S = 30.0
+PRINTED_WAIT_S = 5.0
+# Named here as data (workers/ imports no platform package): the console adapter's JSON-lines output.
+CONSOLE_JSONL_ENV = "TETHER_CONSOLE_JSONL"
 
 
 def _event(run: str, name: str, text: str) -> dict[str, object]:
@@ -46,19 +55,39 @@ def _event(run: str, name: str, text: str) -> dict[str, object]:
     }
 
 
-def _wait(what: str, stop: threading.Event, probe: Callable[[], bool]) -> bool:
-    deadline = time.monotonic() + WAIT_S
+def _wait(what: str, stop: threading.Event, probe: Callable[[], bool], wait_s: float = WAIT_S) -> bool:
+    deadline = time.monotonic() + wait_s
     while not stop.is_set():
         if probe():
             return True
         if time.monotonic() > deadline:
-            click.echo(f"demo: gave up waiting for {what} after {WAIT_S:.0f}s (is a worker down? see `tether status`)")
+            click.echo(f"demo: gave up waiting for {what} after {wait_s:.0f}s (is a worker down? see `tether status`)")
             return False
         stop.wait(0.1)
     return False
 
 
-def play(client: redis.Redis, stop: threading.Event) -> None:
+def printed_messages(path: Path, event_ids: set[str]) -> list[dict[str, Any]]:
+    """The messages the console printed for these events, as its JSON-lines file records them (one per chunk)."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        return []
+    found = []
+    for line in lines:
+        try:
+            message = json.loads(line)
+        except ValueError:
+            continue  # a line being written right now
+        if isinstance(message, dict) and message.get("eventId") in event_ids:
+            found.append(message)
+    return found
+
+
+def play(client: redis.Redis, stop: threading.Event, *, printed: Path | None = None) -> None:
+    """`printed`: the console adapter's JSON-lines file (default: $TETHER_CONSOLE_JSONL)."""
+    if printed is None and os.environ.get(CONSOLE_JSONL_ENV):
+        printed = Path(os.environ[CONSOLE_JSONL_ENV])
     run = uuid.uuid4().hex[:8]
     svc = SessionBindingService(client, load_config())
     echo = click.echo
@@ -112,11 +141,37 @@ def play(client: redis.Redis, stop: threading.Event) -> None:
     if not _wait("deliveries", stop, all_delivered):
         return
     bound = [d for d in decisions.values() if d.mode == "bound"]
-    to_main = [d for d in bound if d.destination and d.destination.conversation_id == MAIN]
+    delivered = sum(len(r.message_ids) for r in done.values() if r.status == "delivered")
     echo("\n== summary")
     echo(f"events enqueued: {len(events) + 1} (1 duplicate), decisions: {len(decisions)} "
          f"({len(bound)} bound, {len(decisions) - len(bound)} fallback), deliveries: "
          f"{sum(1 for r in done.values() if r.status == 'delivered')} delivered, "
          f"{sum(1 for r in done.values() if r.status == 'dead')} dead")
-    echo(f"bound completions copied to the main conversation: {len(to_main)}")
+    _count_printed(printed, {str(e["eventId"]) for e in events}, {d.event_id for d in bound}, delivered, stop)
     echo("try: tether explain " + str(events[0]["eventId"]) + "   |   tether status   |   Ctrl-C to stop\n")
+
+
+def _count_printed(printed: Path | None, event_ids: set[str], bound_ids: set[str], delivered: int,
+                   stop: threading.Event) -> None:
+    """Count, in what the console printed, the messages of this run by conversation: a bound completion found in
+    the main conversation is a copy, whatever the decisions say."""
+    echo = click.echo
+    if printed is None:
+        echo(f"bound completions copied to the main conversation: not counted (set {CONSOLE_JSONL_ENV} for the "
+             "console worker and the demo)")
+        return
+    messages: list[dict[str, Any]] = []
+
+    def all_printed() -> bool:
+        messages[:] = printed_messages(printed, event_ids)
+        return len(messages) >= delivered
+
+    if not _wait(f"the console's record of {delivered} messages in {printed}", stop, all_printed, PRINTED_WAIT_S):
+        echo("bound completions copied to the main conversation: not counted (the console worker writes no "
+             f"{printed})")
+        return
+    in_main = [m for m in messages if (m.get("conversation") or {}).get("conversationId") == MAIN]
+    copied = [m for m in in_main if m.get("eventId") in bound_ids]
+    echo(f"messages printed: {len(messages)} ({len(in_main)} in the main conversation {MAIN!r}, "
+         f"{len(messages) - len(in_main)} in threads)")
+    echo(f"bound completions copied to the main conversation: {len(copied)} (counted in {printed})")
