@@ -33,7 +33,8 @@ QUICK_ARGS: dict[str, list[str]] = {
     "discord_ratelimit": ["--messages", "600"],  # at least two whole 5-second windows
 }
 # The order they run in (the others follow, by name): fast and self-contained first.
-ORDER = ["bindings_store", "routing", "api", "end_to_end", "discord_ratelimit", "telegram_ratelimit", "recovery"]
+ORDER = ["bindings_store", "routing", "api", "end_to_end", "discord_ratelimit", "discord_429", "telegram_ratelimit",
+         "recovery"]
 
 
 def discover() -> list[str]:

@@ -112,12 +112,14 @@ def no_pigeon_adapter() -> Iterator[None]:
     availability.forget("pigeon")
 
 
-def test_completion_for_bound_session_mode_run_resolves_to_thread_destination_only(
+def test_routing_a_bound_session_mode_completion_hands_off_to_the_thread_only(
     real_redis: redis.Redis, svc: SessionBindingService
 ) -> None:
+    """The routing half of the plan's "completion for bound session-mode run resolves to thread destination only";
+    end to end (workers, the local Discord API): tests/adapters/discord/test_plan_end_to_end.py."""
     thread = svc.bind(target_session_key=SESSION, target_kind="subagent", conversation=conv("thread-1", parent="111"))
 
-    result = route(real_redis, SPAWN_ON, event(spawnMode="run"), job_id="j1", bindings=svc)
+    result = route(real_redis, SPAWN_ON, event(spawnMode="session"), job_id="j1", bindings=svc)
 
     assert (result.outcome, result.mode, result.reason) == ("handed-off", "bound", "requester-match")
     [delivery] = queued_deliveries(real_redis, "discord")
@@ -129,9 +131,11 @@ def test_completion_for_bound_session_mode_run_resolves_to_thread_destination_on
     assert delivery_id_for(EVENT_ID, conv("111")) not in ledger_ids(real_redis)
 
 
-def test_disabled_spawn_flag_keeps_legacy_behavior_unchanged(
+def test_routing_with_the_spawn_flag_off_falls_back_to_the_requester_as_before(
     real_redis: redis.Redis, svc: SessionBindingService
 ) -> None:
+    """The routing half of the plan's "disabled spawn flag keeps legacy behavior unchanged"; end to end:
+    tests/adapters/discord/test_plan_end_to_end.py."""
     svc.bind(target_session_key=SESSION, target_kind="subagent", conversation=conv("thread-1", parent="111"))
 
     result = route(real_redis, SPAWN_OFF, event(), job_id="j1", bindings=svc)

@@ -43,9 +43,12 @@ def _routed(client: redis.Redis, n: int) -> bool:
         DeadLetterQueue(client).ids()) >= n
 
 
-def test_two_active_bound_sessions_in_same_requester_channel_do_not_duplicate_to_main_channel(
+def test_two_active_bound_sessions_in_same_requester_channel_are_each_handed_off_to_their_own_thread_only(
     real_redis: redis.Redis, routers: list[subprocess.Popen[bytes]]
 ) -> None:
+    """The routing half (no adapter runs: the deliveries are counted on their queue). The messages themselves are
+    counted on the local Discord API by test_two_active_bound_sessions_in_same_requester_channel_do_not_duplicate_
+    to_main_channel in tests/adapters/discord/test_plan_end_to_end.py."""
     svc = SessionBindingService(real_redis, SPAWN_ON)
     sessions = {"agent:main:subagent:a": "thread-a", "agent:main:subagent:b": "thread-b"}
     threads = {s: svc.bind(target_session_key=s, target_kind="subagent", conversation=conv(t, parent="111"))

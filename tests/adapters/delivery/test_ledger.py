@@ -141,6 +141,16 @@ def test_delivered_records_expire_after_the_retention_dead_ones_do_not(ledger: L
     assert 0 < ledger.client.ttl(keys.delivery(did)) <= 3600
     assert ledger.client.zscore(keys.delivery_watch(), did) is None
 
+    dead = make_delivery("ev-dead", text="a")
+    ledger.open(dead, job_id="deliver-d", watch_at_ms=0)
+    c = ledger.claim(dead.delivery_id, owner="w", lease_ms=LEASE_MS, chunk_count=1)
+    assert ledger.die(dead.delivery_id, c.fence, letter_for(dead.delivery_id))
+    # No TTL on the dead record nor on its letter: both stay until the letter is replayed or purged.
+    assert ledger.client.ttl(keys.delivery(dead.delivery_id)) == -1
+    assert ledger.client.ttl(keys.dead_letter(dead.delivery_id)) == -1
+    assert ledger.client.zscore(keys.delivery_watch(), dead.delivery_id) is None
+    assert ledger.status(dead.delivery_id) == "dead"
+
 
 def test_die_files_the_dead_letter_in_the_same_step_with_secrets_redacted(ledger: Ledger) -> None:
     did = opened(ledger)

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import multiprocessing
+import os
+import signal
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 
 import pytest
 import redis
+from rq.worker import Worker
 
+from adapters.delivery.rqwire import COMPLETIONS_QUEUE, deliver_queue_name, tether_queue
 from adapters.discord.adapter import DiscordAdapter
 from adapters.discord.provision import DiscordProvisioner
 from adapters.discord.runtime import DiscordRuntime, DiscordSettings
@@ -19,6 +25,7 @@ from bindings.model import ConversationRef, SessionBindingRecord
 from bindings.service import SessionBindingService
 from tests.fakes.discord_api import FakeDiscord
 from tests.fakes.discord_model import Channel
+from tests.support.waiting import wait_for
 
 
 @dataclass
@@ -57,11 +64,12 @@ class DiscordWorld:
                         conversation=ConversationRef(channel="discord", parent_conversation_id=self.parent.id))
 
 
-def write_config(path: Path, api_base: str, token_path: Path, extra: str = "") -> None:
+def write_config(path: Path, api_base: str, token_path: Path, extra: str = "", *,
+                 spawn_subagent_sessions: bool = True) -> None:
     path.write_text(
         "[channels.discord]\n"
         f'apiBase = "{api_base}"\n'
-        "[channels.discord.threadBindings]\nspawnSubagentSessions = true\n"
+        f"[channels.discord.threadBindings]\nspawnSubagentSessions = {str(spawn_subagent_sessions).lower()}\n"
         "[channels.discord.accounts.default]\n"
         f'token = "file:{token_path}"\n' + extra
     )
@@ -95,3 +103,83 @@ def bound_delivery(record: SessionBindingRecord, text: str = "Task complete", de
 def chunk_of(delivery: Delivery, index: int = 0, text: str | None = None, count: int = 1) -> OutboundChunk:
     return OutboundChunk(delivery=delivery, index=index, count=count, text=text or delivery.content.text,
                          idempotency_key=f"{delivery.delivery_id}-{index}"[:25])
+
+
+# ---- worker processes (`tether worker discord|router`) against the world ---------------------------------------
+
+DELIVERY = """
+[delivery]
+maxAttempts = 8
+backoffMinS = 0.05
+backoffMaxS = 0.2
+leaseS = 3
+reaperIntervalS = 0.25
+"""
+
+Spawn = Callable[..., BaseProcess]
+
+
+def worker_main(url: str, config_path: str, name: str) -> None:
+    """One worker process: its own session (so the test can kill it with anything it started)."""
+    os.setsid()
+    os.environ["TETHER_CONFIG"] = config_path
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    from bindings.config import load_config
+    from bindings.connection import connect
+    from workers.runner import run_worker
+
+    client = connect(url)
+    config = load_config()
+    if name == "router":
+        from workers.worker_router import router_spec
+
+        spec = router_spec(client, config)
+    else:
+        from workers.worker_adapter import adapter_spec
+
+        spec = adapter_spec(name, client, config)
+    run_worker(client, spec)
+
+
+def _kill(proc: BaseProcess) -> None:
+    if proc.pid is None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:  # not yet its own session leader
+        proc.kill()
+    proc.join(timeout=10)
+
+
+def use_worker_config(world: DiscordWorld, *, spawn_subagent_sessions: bool = True) -> TetherConfig:
+    """Write the world's configuration with short delivery timings, for the worker processes started next."""
+    write_config(world.config_path, world.fake.base_url, world.token_path, DELIVERY,
+                 spawn_subagent_sessions=spawn_subagent_sessions)
+    world.config = load_config(world.config_path)
+    return world.config
+
+
+@pytest.fixture
+def worker_config(world: DiscordWorld) -> TetherConfig:
+    return use_worker_config(world)
+
+
+@pytest.fixture
+def spawn(world: DiscordWorld, worker_config: TetherConfig) -> Iterator[Spawn]:
+    """Start worker processes (`discord` by default, or `router`); waits until each one listens."""
+    ctx = multiprocessing.get_context("spawn")
+    procs: list[tuple[str, BaseProcess]] = []
+
+    def start(name: str = "discord") -> BaseProcess:
+        proc = ctx.Process(target=worker_main, args=(world.redis_url, str(world.config_path), name))
+        proc.start()
+        procs.append((name, proc))
+        queue = tether_queue(COMPLETIONS_QUEUE if name == "router" else deliver_queue_name(name), world.redis)
+        count = sum(1 for n, p in procs if p.is_alive() and n == name)
+        wait_for(lambda: len(Worker.all(connection=world.redis, queue=queue)) >= count, timeout_s=30,
+                 what=f"the {name} worker to listen")
+        return proc
+
+    yield start
+    for _, proc in procs:
+        _kill(proc)
