@@ -20,7 +20,7 @@ from adapters.discord.activity import ActivityLog
 from adapters.payloads import delivery_id_for
 from bindings.model import ConversationRef
 from router.enqueue import enqueue_completion
-from router.store import load_decision
+from router.store import DecisionRecord, load_decision
 from tests.adapters.discord.conftest import DiscordWorld, Spawn, use_worker_config
 from tests.support.waiting import wait_for
 
@@ -36,10 +36,20 @@ def completion(event_id: str, session: str, requester: str, text: str, **extra: 
 
 
 def delivered(world: DiscordWorld, event_id: str, destination: ConversationRef) -> None:
-    """Wait until the event's delivery to `destination` is delivered (the messages are then all out)."""
+    """Wait until the event's delivery to `destination` has settled, and check it was delivered (the messages are
+    then all out)."""
     ledger, delivery_id = Ledger(world.redis), delivery_id_for(event_id, destination)
-    wait_for(lambda: ledger.status(delivery_id) == "delivered", timeout_s=30,
-             what=f"{event_id} delivered to {destination.conversation_id}")
+    wait_for(lambda: ledger.status(delivery_id) in ("delivered", "dead"), timeout_s=30,
+             what=f"{event_id} to settle at {destination.conversation_id}")
+    record = ledger.get(delivery_id)
+    assert record is not None and record.status == "delivered", record
+
+
+def decided(world: DiscordWorld, event_id: str) -> DecisionRecord:
+    """The router's decision for the event, once it is made."""
+    found: DecisionRecord = wait_for(lambda: load_decision(world.redis, event_id), timeout_s=30,
+                                     what=f"the routing decision for {event_id}")
+    return found
 
 
 def texts(world: DiscordWorld, conversation_id: str) -> list[str]:
@@ -129,14 +139,14 @@ def test_completion_for_bound_session_mode_run_resolves_to_thread_destination_on
                        "Task complete: found 3 papers", spawnMode="session")
     enqueue_completion(world.redis, event)
     enqueue_completion(world.redis, event)  # a duplicate of the same event
+    decision = decided(world, event["eventId"])
+    assert (decision.mode, decision.reason, decision.destination) == ("bound", "requester-match", record.conversation)
     delivered(world, event["eventId"], record.conversation)
     [msg] = world.fake.messages(thread)
     assert msg.content == "Task complete: found 3 papers"
     assert (msg.author_kind, msg.author_username, msg.avatar_url) == (
         "webhook", "research-agent", "https://example.com/research.png")
     assert texts(world, world.parent.id) == []
-    decision = load_decision(world.redis, event["eventId"])
-    assert decision is not None and (decision.mode, decision.reason) == ("bound", "requester-match")
 
 
 def test_disabled_spawn_flag_keeps_legacy_behavior_unchanged(world: DiscordWorld, spawn: Spawn) -> None:
@@ -150,9 +160,9 @@ def test_disabled_spawn_flag_keeps_legacy_behavior_unchanged(world: DiscordWorld
     assert thread is not None
     enqueue_completion(world.redis, completion("v1:legacy:run-1", "agent:main:subagent:legacy", world.parent.id,
                                                "Task complete: as before"))
+    decision = decided(world, "v1:legacy:run-1")
+    assert (decision.mode, decision.reason, decision.destination) == ("fallback", "bindings-disabled", parent(world))
     delivered(world, "v1:legacy:run-1", parent(world))
     [msg] = world.fake.messages(world.parent.id)
     assert (msg.content, msg.author_kind) == ("Task complete: as before", "bot")
     assert texts(world, thread) == []
-    decision = load_decision(world.redis, "v1:legacy:run-1")
-    assert decision is not None and (decision.mode, decision.reason) == ("fallback", "bindings-disabled")
