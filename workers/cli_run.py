@@ -38,12 +38,12 @@ def run(demo: bool, redis_url: str | None) -> None:
     url = redis_url or configured_redis_url(load_config())
     env: dict[str, str] | None = None
     if demo:
-        from workers.demo import CONSOLE_JSONL_ENV
+        from workers.demo import PRINTED_LOG_ENV
 
-        if not os.environ.get(CONSOLE_JSONL_ENV):
+        if not os.environ.get(PRINTED_LOG_ENV):
             # The console worker records what it prints, so the demo counts what reached each conversation.
             STATE_DIR.mkdir(exist_ok=True)
-            os.environ[CONSOLE_JSONL_ENV] = str((STATE_DIR / "console.jsonl").resolve())
+            os.environ[PRINTED_LOG_ENV] = str((STATE_DIR / "console.jsonl").resolve())
     if demo and config_path() is None:
         STATE_DIR.mkdir(exist_ok=True)
         demo_config = STATE_DIR / "demo.toml"

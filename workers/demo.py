@@ -37,7 +37,7 @@ SESSIONS = {
 WAIT_S = 30.0
 PRINTED_WAIT_S = 5.0
 # Named here as data (workers/ imports no platform package): the console adapter's JSON-lines output.
-CONSOLE_JSONL_ENV = "TETHER_CONSOLE_JSONL"
+PRINTED_LOG_ENV = "TETHER_CONSOLE_JSONL"
 
 
 def _event(run: str, name: str, text: str) -> dict[str, object]:
@@ -86,8 +86,8 @@ def printed_messages(path: Path, event_ids: set[str]) -> list[dict[str, Any]]:
 
 def play(client: redis.Redis, stop: threading.Event, *, printed: Path | None = None) -> None:
     """`printed`: the console adapter's JSON-lines file (default: $TETHER_CONSOLE_JSONL)."""
-    if printed is None and os.environ.get(CONSOLE_JSONL_ENV):
-        printed = Path(os.environ[CONSOLE_JSONL_ENV])
+    if printed is None and os.environ.get(PRINTED_LOG_ENV):
+        printed = Path(os.environ[PRINTED_LOG_ENV])
     run = uuid.uuid4().hex[:8]
     svc = SessionBindingService(client, load_config())
     echo = click.echo
@@ -157,7 +157,7 @@ def _count_printed(printed: Path | None, event_ids: set[str], bound_ids: set[str
     the main conversation is a copy, whatever the decisions say."""
     echo = click.echo
     if printed is None:
-        echo(f"bound completions copied to the main conversation: not counted (set {CONSOLE_JSONL_ENV} for the "
+        echo(f"bound completions copied to the main conversation: not counted (set {PRINTED_LOG_ENV} for the "
              "console worker and the demo)")
         return
     messages: list[dict[str, Any]] = []

@@ -9,7 +9,7 @@ import pytest
 
 import workers.embedded as embedded
 from workers.cli_run import DEMO_CONFIG
-from workers.demo import CONSOLE_JSONL_ENV, play
+from workers.demo import PRINTED_LOG_ENV, play
 
 
 def test_without_redis_server_the_demo_runs_on_fakeredis_threads_and_stops_cleanly(
@@ -23,7 +23,7 @@ def test_without_redis_server_the_demo_runs_on_fakeredis_threads_and_stops_clean
     monkeypatch.delenv("TETHER_REDIS_URL", raising=False)
     monkeypatch.delenv("REDIS_URL", raising=False)
     printed = tmp_path / "console.jsonl"
-    monkeypatch.setenv(CONSOLE_JSONL_ENV, str(printed))  # the console worker thread records what it prints
+    monkeypatch.setenv(PRINTED_LOG_ENV, str(printed))  # the console worker thread records what it prints
 
     run = embedded.Embedded(None)
     run.start()
