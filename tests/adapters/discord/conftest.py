@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import multiprocessing
-import os
-import signal
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
@@ -26,6 +24,7 @@ from bindings.service import SessionBindingService
 from tests.fakes.discord_api import FakeDiscord
 from tests.fakes.discord_model import Channel
 from tests.support.waiting import wait_for
+from tests.support.worker_processes import kill_worker, worker_main
 
 
 @dataclass
@@ -119,38 +118,6 @@ reaperIntervalS = 0.25
 Spawn = Callable[..., BaseProcess]
 
 
-def worker_main(url: str, config_path: str, name: str) -> None:
-    """One worker process: its own session (so the test can kill it with anything it started)."""
-    os.setsid()
-    os.environ["TETHER_CONFIG"] = config_path
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    from bindings.config import load_config
-    from bindings.connection import connect
-    from workers.runner import run_worker
-
-    client = connect(url)
-    config = load_config()
-    if name == "router":
-        from workers.worker_router import router_spec
-
-        spec = router_spec(client, config)
-    else:
-        from workers.worker_adapter import adapter_spec
-
-        spec = adapter_spec(name, client, config)
-    run_worker(client, spec)
-
-
-def _kill(proc: BaseProcess) -> None:
-    if proc.pid is None:
-        return
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:  # not yet its own session leader
-        proc.kill()
-    proc.join(timeout=10)
-
-
 def use_worker_config(world: DiscordWorld, *, spawn_subagent_sessions: bool = True) -> TetherConfig:
     """Write the world's configuration with short delivery timings, for the worker processes started next."""
     write_config(world.config_path, world.fake.base_url, world.token_path, DELIVERY,
@@ -182,4 +149,4 @@ def spawn(world: DiscordWorld, worker_config: TetherConfig) -> Iterator[Spawn]:
 
     yield start
     for _, proc in procs:
-        _kill(proc)
+        kill_worker(proc)

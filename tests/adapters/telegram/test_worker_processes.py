@@ -21,9 +21,9 @@ from adapters.payloads import Content, Delivery, Identity, delivery_id_for
 from bindings.config import TetherConfig
 from bindings.model import ConversationRef, SessionBindingRecord
 from router.enqueue import enqueue_completion
-from tests.adapters.discord.test_worker_processes import _kill, worker_main
 from tests.adapters.telegram.conftest import TelegramWorld
 from tests.support.waiting import wait_for
+from tests.support.worker_processes import kill_worker, worker_main
 
 DELIVERY = """
 [delivery]
@@ -60,7 +60,7 @@ def spawn(world: TelegramWorld, config: TetherConfig) -> Iterator[Spawn]:
 
     yield start
     for _, proc in procs:
-        _kill(proc)
+        kill_worker(proc)
 
 
 def event(session: str, run: str, text: str, requester: ConversationRef) -> dict[str, object]:
