@@ -5,7 +5,20 @@ from __future__ import annotations
 
 import os
 import signal
+from collections.abc import Callable
 from multiprocessing.process import BaseProcess
+
+# Short delivery timings for worker processes in tests (a test that needs a lease to expire waits seconds).
+DELIVERY = """
+[delivery]
+maxAttempts = 8
+backoffMinS = 0.05
+backoffMaxS = 0.2
+leaseS = 3
+reaperIntervalS = 0.25
+"""
+
+Spawn = Callable[..., BaseProcess]  # a fixture's "start one more worker" function
 
 
 def worker_main(url: str, config_path: str, name: str) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
 from pathlib import Path
@@ -24,7 +24,7 @@ from bindings.service import SessionBindingService
 from tests.fakes.discord_api import FakeDiscord
 from tests.fakes.discord_model import Channel
 from tests.support.waiting import wait_for
-from tests.support.worker_processes import kill_worker, worker_main
+from tests.support.worker_processes import DELIVERY, Spawn, kill_worker, worker_main
 
 
 @dataclass
@@ -106,16 +106,6 @@ def chunk_of(delivery: Delivery, index: int = 0, text: str | None = None, count:
 
 # ---- worker processes (`tether worker discord|router`) against the world ---------------------------------------
 
-DELIVERY = """
-[delivery]
-maxAttempts = 8
-backoffMinS = 0.05
-backoffMaxS = 0.2
-leaseS = 3
-reaperIntervalS = 0.25
-"""
-
-Spawn = Callable[..., BaseProcess]
 
 
 def use_worker_config(world: DiscordWorld, *, spawn_subagent_sessions: bool = True) -> TetherConfig:

@@ -17,6 +17,11 @@ from bindings.model import ConversationRef, SessionBindingRecord
 from tests.adapters.discord.conftest import DiscordWorld, Spawn
 from tests.support.waiting import wait_for
 
+# Other platforms' worker tests imported these from here (branches in flight may still): they live in
+# tests/support/worker_processes.py now.
+from tests.support.worker_processes import DELIVERY, worker_main  # noqa: F401
+from tests.support.worker_processes import kill_worker as _kill  # noqa: F401
+
 
 def delivery_to(conversation: ConversationRef, event_id: str, text: str = "Task complete", *,
                 record: SessionBindingRecord | None = None) -> Delivery:

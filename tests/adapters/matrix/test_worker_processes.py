@@ -16,9 +16,9 @@ from adapters.delivery.ledger import Ledger
 from adapters.delivery.rqwire import COMPLETIONS_QUEUE, deliver_queue_name, tether_queue
 from adapters.payloads import delivery_id_for
 from router.enqueue import enqueue_completion
-from tests.adapters.discord.test_worker_processes import DELIVERY, Spawn, _kill, worker_main
 from tests.support.matrix_world import MatrixWorld, delivery_to, room_ref
 from tests.support.waiting import wait_for
+from tests.support.worker_processes import DELIVERY, Spawn, kill_worker, worker_main
 
 
 @pytest.fixture
@@ -40,7 +40,7 @@ def spawn(matrix_world: MatrixWorld) -> Iterator[Spawn]:
 
     yield start
     for _, proc in procs:
-        _kill(proc)
+        kill_worker(proc)
 
 
 def settled(w: MatrixWorld, delivery_id: str, timeout_s: float = 30) -> str:
@@ -100,7 +100,7 @@ def test_lost_answers_5xx_and_a_killed_worker_still_give_one_event_per_chunk(
     ids = [hand_off(w.redis, delivery_to(record.conversation, f"ev-chaos-{i}", f"message {i}", record=record),
                     config=w.config) for i in range(12)]
     wait_for(lambda: Ledger(w.redis).status(ids[0]) == "delivered", timeout_s=30, what="a first delivery")
-    _kill(first)  # SIGKILL mid-run: its leases expire and the reaper hands its deliveries on
+    kill_worker(first)  # SIGKILL mid-run: its leases expire and the reaper hands its deliveries on
     spawn()
     for delivery_id in ids:
         assert settled(w, delivery_id, timeout_s=60) == "delivered"
@@ -117,7 +117,7 @@ def test_a_homeserver_429_holds_back_every_worker_until_retry_after(matrix_world
     w = matrix_world
     w.admin.invite(w.home.human, w.room, w.home.limited)
     w.admin.join(w.home.limited, w.room)
-    from tests.adapters.discord.test_worker_processes import DELIVERY as delivery_settings
+    from tests.support.worker_processes import DELIVERY as delivery_settings
 
     w.write_config(delivery_settings, user=w.home.limited)  # Synapse: 0.5 messages/s after a burst of 3
     for _ in range(3):
