@@ -9,28 +9,22 @@ Secrets are read again at every request (rotation) and appear nowhere but in the
 
 from __future__ import annotations
 
+import base64
+import binascii
 import ipaddress
-import os
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import httpx
 
-from adapters.protocol import PermanentError, RetryableError
+from adapters.protocol import PermanentError
+from adapters.secrets import SecretUnavailable, parse_secret_spec, read_secret
 from bindings.config import AccountConfig, TetherConfig
 from bindings.errors import ConfigError
 
 CHANNEL = "webhook"
-SECRET_RETRY_S = 5.0
 # Set by tether on every request; a configured header of the same name would break verification or framing.
 RESERVED_HEADERS = frozenset({"webhook-id", "webhook-timestamp", "webhook-signature", "content-type",
                               "content-length", "host", "transfer-encoding", "connection"})
-
-
-class SecretUnavailable(RetryableError):
-    """The secret's source is configured but cannot be read right now (unset variable, missing or empty file)."""
-
-    reason = "secret-unavailable"
 
 
 class SecretInvalid(PermanentError):
@@ -53,30 +47,15 @@ class SecretSpec:
 
     @classmethod
     def parse(cls, spec: str, key: str) -> SecretSpec:
-        kind, sep, rest = spec.partition(":")
-        kind = kind.strip().lower()
-        if not sep or kind not in ("env", "file") or not rest.strip():
-            raise ConfigError(f"key `{key}`: must be `env:NAME` or `file:PATH` (a literal secret is not accepted)")
-        return cls(kind, rest.strip(), key)
+        kind, name = parse_secret_spec(spec, field=key)
+        return cls(kind, name, key)
 
     def describe(self) -> str:
         return f"{self.kind}:{self.name}"
 
     def read(self, env: dict[str, str] | None = None) -> str:
-        if self.kind == "env":
-            value = (os.environ if env is None else env).get(self.name, "").strip()
-            if not value:
-                raise SecretUnavailable(f"`{self.key}`: environment variable {self.name} is unset or empty",
-                                        retry_after_s=SECRET_RETRY_S)
-            return value
-        try:
-            value = Path(self.name).read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise SecretUnavailable(f"`{self.key}`: cannot read {self.name} ({exc.strerror or type(exc).__name__})",
-                                    retry_after_s=SECRET_RETRY_S) from None
-        if not value:
-            raise SecretUnavailable(f"`{self.key}`: {self.name} is empty", retry_after_s=1.0)
-        return value
+        """The current value (read afresh: rotation needs no restart); SecretUnavailable (retryable) if unreadable."""
+        return read_secret(f"{self.kind}:{self.name}", field=self.key, env=env)
 
 
 @dataclass(frozen=True)
@@ -152,9 +131,6 @@ def is_loopback(host: str) -> bool:
 
 def decode_secret(value: str) -> bytes:
     """`whsec_` + standard base64 → the HMAC key. ValueError says what is wrong (never the value)."""
-    import base64
-    import binascii
-
     if not value.startswith("whsec_"):
         raise ValueError("must start with `whsec_`")
     body = value[len("whsec_"):]
