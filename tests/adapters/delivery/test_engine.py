@@ -93,19 +93,23 @@ def test_permanent_error_is_dead_lettered_with_its_reason_and_no_secret(probe_en
     assert sent(probe_env) == []
 
 
+@pytest.mark.parametrize(("action", "end_reason"), [("gone", "thread-delete"), ("gone:endpoint-gone", "endpoint-gone")])
 def test_destination_gone_ends_the_binding_and_sends_nothing_anywhere(probe_env: redis.Redis, drain: Drain,
-                                                                      config: TetherConfig) -> None:
+                                                                      config: TetherConfig, action: str,
+                                                                      end_reason: str) -> None:
+    """The binding ends with the reason the adapter gives (`DestinationGone.unbind_reason`), `thread-delete` unless
+    it names another."""
     svc = SessionBindingService(probe_env, config)
     binding = svc.bind(target_session_key="agent:main:subagent:abc", target_kind="subagent",
                        conversation=ConversationRef(channel=CHANNEL, conversation_id="thread-9"))
     d = make_delivery(conversation_id="thread-9", binding_id=binding.binding_id)
-    script(probe_env, "gone")
+    script(probe_env, action)
     hand_off(probe_env, d)
     drain()
     letter = DeadLetterQueue(probe_env).get(d.delivery_id)
     assert letter is not None and letter.reason == "destination-gone"
     ended = svc.get(binding.binding_id)
-    assert ended is not None and ended.status == "ended" and ended.end_reason == "thread-delete"
+    assert ended is not None and ended.status == "ended" and ended.end_reason == end_reason
     assert sent(probe_env) == []
     assert probe_env.llen(STARTED) == 1  # one attempt, nothing retried, no other destination tried
     assert tether_queue(deliver_queue_name(CHANNEL), probe_env).count == 0
