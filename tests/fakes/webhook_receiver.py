@@ -40,7 +40,8 @@ CONTROL_PREFIX = "/_receiver"
 
 
 class Fault(msgspec.Struct, kw_only=True):
-    """`count` requests (of `type`, when given) get this fault; `probability` < 1 picks them at random (seeded)."""
+    """`count` requests (of `type`, when given) get this fault: every `every`-th one it sees, and of those, when
+    `probability` < 1, a random share (seeded)."""
 
     kind: FaultKind
     status: int = 503
@@ -49,8 +50,10 @@ class Fault(msgspec.Struct, kw_only=True):
     delay_s: float = 0.0
     count: int = 1  # -1: until cleared
     probability: float = 1.0
+    every: int = 1
     type: str | None = None
     fired: int = 0
+    seen: int = 0
 
 
 class Received(msgspec.Struct, frozen=True, kw_only=True):
@@ -124,6 +127,9 @@ class ReceiverState:
             if fault.count != -1 and fault.fired >= fault.count:
                 continue
             if fault.type is not None and fault.type != kind:
+                continue
+            fault.seen += 1
+            if fault.seen % max(1, fault.every):
                 continue
             if fault.probability < 1.0 and self.rng.random() >= fault.probability:
                 continue
@@ -273,6 +279,12 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     state: ReceiverState
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        import sys
+
+        if not isinstance(sys.exc_info()[1], ConnectionError):  # a sender that gave up waiting: its business
+            super().handle_error(request, client_address)
 
 
 class WebhookReceiver:

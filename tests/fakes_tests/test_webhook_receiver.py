@@ -156,3 +156,9 @@ def test_the_receiver_runs_as_its_own_process(tmp_path: Path, http: httpx.Client
         assert [m.text for m in proc.control.messages()] == ["x"]
         assert [r.answered for r in proc.control.requests()] == [503, 200]
         assert json.loads(proc.log_path.read_text().splitlines()[0])["text"] == "x"
+
+
+def test_a_fault_can_hit_every_nth_request(receiver: WebhookReceiver, http: httpx.Client) -> None:
+    receiver.fault(Fault(kind="status", status=503, every=3, count=-1))
+    statuses = [post(http, receiver.url, f"msg_{i}", message()).status_code for i in range(6)]
+    assert statuses == [200, 200, 503, 200, 200, 503]
