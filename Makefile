@@ -29,6 +29,7 @@ chaos: $(STAMP)
 	$(BIN)/python -m tests.chaos
 	$(BIN)/python -m tests.chaos.slack
 	$(BIN)/python -m tests.chaos.matrix
+	$(BIN)/python -m tests.chaos.webhook
 
 clean:
 	rm -rf $(VENV) .tether .pytest_cache .mypy_cache .ruff_cache
