@@ -34,7 +34,7 @@ QUICK_ARGS: dict[str, list[str]] = {
 }
 # The order they run in (the others follow, by name): fast and self-contained first.
 ORDER = ["bindings_store", "routing", "api", "end_to_end", "discord_ratelimit", "discord_429", "telegram_ratelimit",
-         "recovery"]
+         "recovery", "webhook_throughput"]
 
 
 def discover() -> list[str]:
