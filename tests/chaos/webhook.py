@@ -33,11 +33,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import msgspec
 import redis
 
-from adapters import keys as adapter_keys
 from adapters.chunking import split_message
-from adapters.deadletter import DeadLetterQueue
+from adapters.delivery import keys as adapter_keys
+from adapters.delivery.deadletter import DeadLetterQueue
 from adapters.payloads import delivery_id_for
 from bindings.connection import connect
 from bindings.model import ConversationRef
@@ -195,6 +196,7 @@ def run_webhook_chaos(settings: WebhookChaosSettings, mode: Mode) -> dict[str, A
             "repeats": sum(duplicates.values()),
             "unexplainedRepeats": len(unexplained),
             "rejected": len(rejected),
+            "incompleteRequests": control.incomplete(),
             "seconds": round(time.monotonic() - t0, 1),
             "settings": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(settings).items()},
         }
@@ -205,7 +207,8 @@ def run_webhook_chaos(settings: WebhookChaosSettings, mode: Mode) -> dict[str, A
         summary["ok"] = ok
         if not ok:
             summary["examples"] = {"missing": missing[:5], "strays": strays[:5], "unexplained": unexplained[:5],
-                                   "duplicates": list(duplicates.items())[:5]}
+                                   "duplicates": list(duplicates.items())[:5],
+                                   "rejected": [msgspec.to_builtins(r) for r in rejected[:5]]}
         passed = ok
         return summary
     finally:

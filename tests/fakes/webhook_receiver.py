@@ -107,6 +107,7 @@ class ReceiverState:
         self.rejected: list[Rejected] = []
         self.answers: dict[str, tuple[int, bytes]] = {}  # webhook-id -> first answer (dedupe)
         self.gone: set[str] = set()
+        self.incomplete = 0  # requests cut off before their whole body arrived
         self.conversations: dict[str, str] = {}  # created conversation id -> parent
         self._next = 0
 
@@ -207,6 +208,7 @@ class ReceiverState:
         with self.lock:
             return {"requests": msgspec.to_builtins(self.requests), "messages": msgspec.to_builtins(self.messages),
                     "rejected": msgspec.to_builtins(self.rejected), "faults": msgspec.to_builtins(self.faults),
+                    "incomplete": self.incomplete,
                     "conversations": dict(self.conversations)}
 
     def control(self, path: str, body: dict[str, Any]) -> tuple[int, Any]:
@@ -246,6 +248,11 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length)
         state = self.server.state
+        if len(body) < length:  # the sender died mid-request: nothing arrived that could be verified or acted on
+            with state.lock:
+                state.incomplete += 1
+            self.close_connection = True
+            return
         if self.path.startswith(CONTROL_PREFIX):
             status, answer = state.control(self.path[len(CONTROL_PREFIX):], json.loads(body or b"{}"))
             self._answer(status, {"Content-Type": "application/json"}, json.dumps(answer).encode())
@@ -332,6 +339,10 @@ class WebhookReceiver:
     def rejected(self) -> list[Rejected]:
         with self.state.lock:
             return list(self.state.rejected)
+
+    def incomplete(self) -> int:
+        with self.state.lock:
+            return self.state.incomplete
 
     def fault(self, fault: Fault) -> None:
         self.state.add_fault(fault)

@@ -50,6 +50,10 @@ class ReceiverControl:
     def rejected(self) -> list[Rejected]:
         return msgspec.convert(self._state()["rejected"], list[Rejected])
 
+    def incomplete(self) -> int:
+        """Requests whose body was cut off (a sender killed mid-request)."""
+        return int(self._state()["incomplete"])
+
     def fault(self, fault: Fault) -> None:
         self._call("/fault", msgspec.to_builtins(fault))
 

@@ -162,3 +162,19 @@ def test_a_fault_can_hit_every_nth_request(receiver: WebhookReceiver, http: http
     receiver.fault(Fault(kind="status", status=503, every=3, count=-1))
     statuses = [post(http, receiver.url, f"msg_{i}", message()).status_code for i in range(6)]
     assert statuses == [200, 200, 503, 200, 200, 503]
+
+
+def test_a_request_cut_off_mid_body_is_neither_verified_nor_acted_on(receiver: WebhookReceiver) -> None:
+    import socket
+    from urllib.parse import urlsplit
+
+    url = urlsplit(receiver.url)
+    body = json.dumps(message()).encode()
+    head = "".join(f"{k}: {v}\r\n" for k, v in signed("msg_1", body).items())
+    with socket.create_connection((url.hostname, url.port)) as sock:  # a sender killed halfway through its body
+        sock.sendall(f"POST {url.path} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n{head}\r\n".encode()
+                     + body[: len(body) // 2])
+    from tests.support.waiting import wait_for
+
+    wait_for(lambda: receiver.incomplete() == 1, timeout_s=5, what="the cut-off request")
+    assert receiver.rejected() == [] and receiver.messages() == []

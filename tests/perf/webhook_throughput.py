@@ -37,7 +37,7 @@ import redis
 
 from adapters.delivery.engine import idempotency_key
 from adapters.delivery.handoff import hand_off
-from adapters.ledger import Ledger
+from adapters.delivery.ledger import Ledger
 from adapters.payloads import Content, Delivery, Identity, delivery_id_for
 from adapters.protocol import OutboundChunk
 from adapters.webhook.adapter import WebhookAdapter
@@ -116,7 +116,7 @@ def stop_workers(procs: list[subprocess.Popen[bytes]]) -> None:
 def wait_workers(client: redis.Redis, count: int, timeout_s: float = 60) -> None:
     from rq.worker import Worker
 
-    from adapters.rqwire import deliver_queue_name, tether_queue
+    from adapters.delivery.rqwire import deliver_queue_name, tether_queue
 
     queue = tether_queue(deliver_queue_name("webhook"), client)
     deadline = time.monotonic() + timeout_s

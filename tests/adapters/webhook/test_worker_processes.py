@@ -16,11 +16,11 @@ from multiprocessing.process import BaseProcess
 import pytest
 from rq.worker import Worker
 
-from adapters.deadletter import DeadLetterQueue
+from adapters.delivery.deadletter import DeadLetterQueue
 from adapters.delivery.handoff import hand_off
-from adapters.ledger import Ledger
+from adapters.delivery.ledger import Ledger
+from adapters.delivery.rqwire import COMPLETIONS_QUEUE, deliver_queue_name, tether_queue
 from adapters.payloads import Content, Delivery, Identity, delivery_id_for
-from adapters.rqwire import COMPLETIONS_QUEUE, deliver_queue_name, tether_queue
 from bindings.config import load_config
 from bindings.model import ConversationRef, SessionBindingRecord
 from bindings.service import SessionBindingService
