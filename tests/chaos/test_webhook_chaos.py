@@ -24,4 +24,5 @@ def test_a_receiver_that_does_not_dedupe_sees_every_chunk_and_only_resends_after
     assert summary["missing"] == 0 and summary["strays"] == 0, detail
     assert summary["unexplainedRepeats"] == 0, detail
     assert summary["rejected"] == 0 and summary["deadLetters"] == 0, detail
+    assert summary["secretInLogs"] is False and summary["logBytes"] > 0, detail
     assert summary["ok"], detail

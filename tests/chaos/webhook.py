@@ -10,7 +10,7 @@ What must hold, run once per receiver kind:
 - `plain` (it does not): every chunk acted on at least once, and each repeat is a resend of the same `webhook-id`
   after a send whose outcome tether could not know — the receiver's answer was lost, or the sending worker was killed
   between that request and the repeat. Nothing else (a 503 or a 429 is never a repeat, no chunk under a new id).
-Every request verified (`standardwebhooks`), every delivery `delivered`, no dead letters.
+Every request verified (`standardwebhooks`), every delivery `delivered`, no dead letters, the secret in no worker log.
 
 `python -m tests.chaos.webhook [--events N] [--mode dedupe|plain|both]` (part of `make chaos`) prints a JSON summary
 and exits 1 when anything above does not hold; `tests/chaos/test_webhook_chaos.py` runs a reduced case.
@@ -181,6 +181,8 @@ def run_webhook_chaos(settings: WebhookChaosSettings, mode: Mode) -> dict[str, A
         strays = sorted(set(copies) - want)
         duplicates = {f"{d}#{c}": n - 1 for (d, c), n in copies.items() if n > 1}
         unexplained = _unexplained_repeats(requests, kills)
+        logs = b"".join(p.read_bytes() for p in (work / "logs").glob("*.log"))
+        secret_in_logs = secret.encode() in logs or secret.removeprefix("whsec_").encode() in logs
         summary: dict[str, Any] = {
             "mode": mode,
             "events": len(events),
@@ -197,11 +199,13 @@ def run_webhook_chaos(settings: WebhookChaosSettings, mode: Mode) -> dict[str, A
             "unexplainedRepeats": len(unexplained),
             "rejected": len(rejected),
             "incompleteRequests": control.incomplete(),
+            "secretInLogs": secret_in_logs,
+            "logBytes": len(logs),
             "seconds": round(time.monotonic() - t0, 1),
             "settings": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(settings).items()},
         }
         ok = (settled == len(expected) and statuses.get("delivered") == len(expected) and dead == 0
-              and not missing and not strays and not rejected and not unexplained)
+              and not missing and not strays and not rejected and not unexplained and not secret_in_logs and bool(logs))
         if mode == "dedupe":
             ok = ok and not duplicates
         summary["ok"] = ok
