@@ -344,6 +344,11 @@ class WebhookReceiver:
         with self.state.lock:
             return self.state.incomplete
 
+    def unfired_faults(self) -> int:
+        """Faults asked for (with a count) that have not hit a request yet."""
+        with self.state.lock:
+            return sum(max(0, f.count - f.fired) for f in self.state.faults if f.count > 0)
+
     def fault(self, fault: Fault) -> None:
         self.state.add_fault(fault)
 

@@ -16,8 +16,12 @@ PLATFORMS: dict[str, str] = {
     "discord": "tests.adapters.conformance.platforms.discord:DiscordHarness",
     "telegram": "tests.adapters.conformance.platforms.telegram:TelegramHarness",
     "telegram-dead-letter": "tests.adapters.conformance.platforms.telegram:TelegramAtMostOnceHarness",
+<<<<<<< HEAD
     "slack": "tests.adapters.conformance.platforms.slack:SlackHarness",
     "matrix": "tests.adapters.conformance.platforms.matrix:MatrixHarness",
+=======
+    "webhook": "tests.adapters.conformance.platforms.webhook:WebhookHarness",
+>>>>>>> 9a03359 (Webhook in the adapter conformance suite (platforms/webhook.py, registered): every case passes but archived/closed, which a receiver does not have; the receiver counts unfired faults)
 }
 
 
