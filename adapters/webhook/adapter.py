@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 
-import httpx
 import msgspec
 import redis
 
@@ -26,7 +25,7 @@ from adapters.protocol import Capabilities, OutboundChunk
 from adapters.webhook import keys
 from adapters.webhook.endpoints import CHANNEL
 from adapters.webhook.payload import message_body, webhook_id_for_chunk
-from adapters.webhook.sender import WebhookSender
+from adapters.webhook.sender import Answer, WebhookSender
 from bindings.clock import SYSTEM_CLOCK, Clock
 from bindings.config import TetherConfig
 from bindings.model import ConversationRef
@@ -94,7 +93,7 @@ class WebhookAdapter:
                                                                    "messageId": message_id, "error": str(exc)})
 
 
-def _message_id(response: httpx.Response) -> str | None:
+def _message_id(response: Answer) -> str | None:
     """The receiver's own id for the message, when its answer is a JSON object naming one."""
     if "json" not in response.headers.get("content-type", "") or not response.content:
         return None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import httpx
 import redis
@@ -35,6 +36,16 @@ log = logging.getLogger("tether.webhook")
 
 DEFAULT_BLOCK_S = 1.0  # a 429 without a readable Retry-After still holds every process back this long
 USER_AGENT = "tether-webhook/1"
+MAX_ANSWER_BYTES = 64 * 1024  # of an answer's body, tether reads no more (a message id, an excerpt of an error)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The receiver's answer: status, headers, and at most MAX_ANSWER_BYTES of its body."""
+
+    status_code: int
+    headers: httpx.Headers
+    content: bytes
 
 
 class WebhookSender:
@@ -57,7 +68,7 @@ class WebhookSender:
         return found
 
     def post(self, endpoint: Endpoint, msg_id: str, body_at: Callable[[int], bytes], *,
-             answer: Callable[[int], bool] = lambda status: False) -> httpx.Response:
+             answer: Callable[[int], bool] = lambda status: False) -> Answer:
         """POST `body_at(now_ms)` as `msg_id`; returns a 2xx answer (or one whose status `answer` accepts), else
         raises the classified DeliveryError."""
         limit = keys.rate_limit(endpoint.account_id)
@@ -70,7 +81,7 @@ class WebhookSender:
         headers["webhook-timestamp"] = str(timestamp)
         headers["webhook-signature"] = sign(self._keys(endpoint), msg_id, timestamp, body)
         try:
-            response = self.http.post(endpoint.url, content=body, headers=headers)
+            response = self._request(endpoint.url, body, headers)
         except httpx.HTTPError as exc:
             raise transport_error(endpoint.account_id, exc) from None
         if 200 <= response.status_code < 300 or answer(response.status_code):
@@ -86,6 +97,15 @@ class WebhookSender:
 
     def close(self) -> None:
         self.http.close()
+
+    def _request(self, url: str, body: bytes, headers: dict[str, str]) -> Answer:
+        with self.http.stream("POST", url, content=body, headers=headers) as response:
+            content = bytearray()
+            for part in response.iter_bytes():
+                content += part
+                if len(content) >= MAX_ANSWER_BYTES:
+                    break  # the rest is never read: closing the response drops the connection
+            return Answer(response.status_code, response.headers, bytes(content[:MAX_ANSWER_BYTES]))
 
     def _keys(self, endpoint: Endpoint) -> list[bytes]:
         found = []

@@ -219,3 +219,15 @@ def test_a_second_receiver_is_picked_by_the_accounts_name(world: WebhookWorld) -
         world.config = load_config(world.config_path)
         world.adapter().send(chunk_of(delivery(account="ops")))
         assert len(other.messages()) == 1 and world.receiver.messages() == []
+
+
+def test_a_huge_answer_is_read_only_in_part_and_kept_only_as_a_short_excerpt(world: WebhookWorld) -> None:
+    from adapters.webhook.sender import MAX_ANSWER_BYTES
+
+    world.receiver.fault(Fault(kind="status", status=422, body="e" * (4 * 1024 * 1024)))
+    with pytest.raises(PermanentError) as caught:
+        world.adapter().send(chunk_of(delivery()))
+    assert caught.value.reason == "http-422" and len(str(caught.value)) < 200
+    world.receiver.fault(Fault(kind="status", status=200, body="{" + " " * (2 * MAX_ANSWER_BYTES)))
+    chunk = chunk_of(delivery(delivery_id="d-2"))
+    assert world.adapter().send(chunk) == f"msg_{chunk.idempotency_key}"  # no id to be read: the webhook-id
