@@ -59,16 +59,22 @@ def classify(account_id: str, status: int, headers: httpx.Headers, body: bytes) 
     text = excerpt(body)
     message = f"{what}: {text}" if text else what
     if status == 410:
-        return DestinationGone(message, unbind_reason=GONE_REASON)
+        return DestinationGone(message, end_reason=GONE_REASON)
     if status in RETRY_STATUSES:
         reason = "rate-limited" if status == 429 else "unavailable"
-        return RetryableError(message, retry_after_s=retry_after_s(headers.get("retry-after")), reason=reason)
+        # A 429 is a refusal: the receiver did not act on it (`unsent`). A gateway's 502-504 may hide a receiver
+        # that did, so those stay unknown outcomes.
+        return RetryableError(message, retry_after_s=retry_after_s(headers.get("retry-after")), reason=reason,
+                              unsent=status == 429)
     if status >= 500:
         return RetryableError(message, reason="server-error")
     return PermanentError(message, reason=f"http-{status}")
 
 
 def transport_error(account_id: str, exc: httpx.HTTPError) -> RetryableError:
+    never_sent = isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout))
     if isinstance(exc, httpx.TimeoutException):
-        return RetryableError(f"webhook {account_id}: no answer in time ({type(exc).__name__})", reason="timeout")
-    return RetryableError(f"webhook {account_id}: {type(exc).__name__}", reason="connection-error")
+        return RetryableError(f"webhook {account_id}: no answer in time ({type(exc).__name__})", reason="timeout",
+                              unsent=never_sent)
+    return RetryableError(f"webhook {account_id}: {type(exc).__name__}", reason="connection-error",
+                          unsent=never_sent)

@@ -8,7 +8,7 @@ call, popped atomically, so it works across processes:
     retry                   raise RetryableError before sending
     retry-after:<s>         raise RetryableError(retry_after_s=<s>)
     permanent:<reason>      raise PermanentError(reason) with a secret-looking error text
-    gone[:<unbind reason>]  raise DestinationGone (with that unbind_reason, else the default)
+    gone[:<end reason>]     raise DestinationGone (with that end_reason, else the default)
     sent-then-timeout       record the message as sent, then raise RetryableError (an ambiguous failure)
     slow:<s>                sleep <s> seconds, then send
     block                   note the send started and wait (up to 60 s) for `probe:release`; then send
@@ -83,7 +83,7 @@ class ProbeAdapter:
         if name == "permanent":
             raise PermanentError(SECRET_ERROR, reason=arg or "permanent")
         if name == "gone":
-            raise DestinationGone("404 Unknown Channel (10003)", unbind_reason=arg or None)
+            raise DestinationGone("404 Unknown Channel (10003)", end_reason=arg or "thread-delete")
         if name == "redis-error":
             raise redis.ConnectionError("probe: Redis went away")
         if name == "sent-then-timeout":

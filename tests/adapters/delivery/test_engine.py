@@ -97,7 +97,7 @@ def test_permanent_error_is_dead_lettered_with_its_reason_and_no_secret(probe_en
 def test_destination_gone_ends_the_binding_and_sends_nothing_anywhere(probe_env: redis.Redis, drain: Drain,
                                                                       config: TetherConfig, action: str,
                                                                       end_reason: str) -> None:
-    """The binding ends with the reason the adapter gives (`DestinationGone.unbind_reason`), `thread-delete` unless
+    """The binding ends with the reason the adapter gives (`DestinationGone.end_reason`), `thread-delete` unless
     it names another."""
     svc = SessionBindingService(probe_env, config)
     binding = svc.bind(target_session_key="agent:main:subagent:abc", target_kind="subagent",

@@ -57,7 +57,7 @@ def test_410_is_destination_gone_ending_the_binding_endpoint_gone(world: Webhook
     world.receiver.set_gone("room-1")
     with pytest.raises(DestinationGone) as caught:
         world.adapter().send(chunk_of(delivery()))
-    assert caught.value.unbind_reason == "endpoint-gone"
+    assert caught.value.end_reason == "endpoint-gone"
 
 
 def test_a_429_is_retried_after_its_retry_after_and_holds_back_every_process(world: WebhookWorld) -> None:

@@ -32,7 +32,7 @@ def test_other_client_errors_and_redirects_are_permanent_with_their_status(statu
 
 def test_410_is_gone_and_ends_the_binding_endpoint_gone() -> None:
     err = classify("main", 410, httpx.Headers(), b"")
-    assert isinstance(err, DestinationGone) and err.unbind_reason == "endpoint-gone"
+    assert isinstance(err, DestinationGone) and err.end_reason == "endpoint-gone"
 
 
 def test_retry_after_as_an_http_date() -> None:
@@ -49,3 +49,13 @@ def test_only_a_short_redacted_excerpt_of_the_body_is_kept() -> None:
     assert len(text) <= BODY_EXCERPT_CHARS
     assert "abcdefghijklmnop" not in text and "c2VjcmV0" not in text
     assert "whsec_c2VjcmV0" not in str(classify("main", 400, httpx.Headers(), body))
+
+
+def test_only_refusals_and_connections_never_made_count_as_unsent() -> None:
+    from adapters.webhook.errors import transport_error
+
+    assert classify("main", 429, httpx.Headers(), b"").unsent is True  # type: ignore[attr-defined]
+    assert classify("main", 503, httpx.Headers(), b"").unsent is False  # type: ignore[attr-defined]
+    assert transport_error("main", httpx.ConnectError("refused")).unsent is True
+    assert transport_error("main", httpx.ReadTimeout("slow")).unsent is False
+    assert transport_error("main", httpx.RemoteProtocolError("dropped")).unsent is False

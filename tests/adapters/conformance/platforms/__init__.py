@@ -19,9 +19,10 @@ PLATFORMS: dict[str, str] = {
 <<<<<<< HEAD
     "slack": "tests.adapters.conformance.platforms.slack:SlackHarness",
     "matrix": "tests.adapters.conformance.platforms.matrix:MatrixHarness",
+    "webhook": "tests.adapters.conformance.platforms.webhook:WebhookHarness",
 =======
     "webhook": "tests.adapters.conformance.platforms.webhook:WebhookHarness",
->>>>>>> 9a03359 (Webhook in the adapter conformance suite (platforms/webhook.py, registered): every case passes but archived/closed, which a receiver does not have; the receiver counts unfired faults)
+>>>>>>> efbd8d1 (After rebasing onto main: DestinationGone.end_reason (main's name for it) instead of unbind_reason; a receiver's 429 and a connection never made are unsent; README section restored after the Telegram one, engine tables name endpoint-gone)
 }
 
 
