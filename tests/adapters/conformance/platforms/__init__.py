@@ -16,13 +16,9 @@ PLATFORMS: dict[str, str] = {
     "discord": "tests.adapters.conformance.platforms.discord:DiscordHarness",
     "telegram": "tests.adapters.conformance.platforms.telegram:TelegramHarness",
     "telegram-dead-letter": "tests.adapters.conformance.platforms.telegram:TelegramAtMostOnceHarness",
-<<<<<<< HEAD
     "slack": "tests.adapters.conformance.platforms.slack:SlackHarness",
     "matrix": "tests.adapters.conformance.platforms.matrix:MatrixHarness",
     "webhook": "tests.adapters.conformance.platforms.webhook:WebhookHarness",
-=======
-    "webhook": "tests.adapters.conformance.platforms.webhook:WebhookHarness",
->>>>>>> efbd8d1 (After rebasing onto main: DestinationGone.end_reason (main's name for it) instead of unbind_reason; a receiver's 429 and a connection never made are unsent; README section restored after the Telegram one, engine tables name endpoint-gone)
 }
 
 
