@@ -7,10 +7,8 @@ The reduced exactly-once case lives here; the long run with SIGKILLed workers is
 from __future__ import annotations
 
 import multiprocessing
-import os
-import signal
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from multiprocessing.process import BaseProcess
 
 import pytest
@@ -27,57 +25,18 @@ from bindings.service import SessionBindingService
 from tests.adapters.webhook.conftest import WebhookWorld
 from tests.fakes.webhook_receiver import Fault, Received, WebhookReceiver
 from tests.support.waiting import wait_for
+from tests.support.worker_processes import DELIVERY, Spawn, kill_worker, worker_main
 
-DELIVERY = """
+# Twelve attempts: the reduced runs below lose a few answers on top of 503s and a killed worker.
+CONFIG = """
 [channels.webhook.threadBindings]
 spawnSubagentSessions = true
-[delivery]
-maxAttempts = 12
-backoffMinS = 0.05
-backoffMaxS = 0.2
-leaseS = 3
-reaperIntervalS = 0.25
-"""
-
-Spawn = Callable[..., BaseProcess]
-
-
-def worker_main(url: str, config_path: str, name: str) -> None:
-    """One worker process in its own session, so the test can SIGKILL it with everything it started."""
-    os.setsid()
-    os.environ["TETHER_CONFIG"] = config_path
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    from bindings.config import load_config
-    from bindings.connection import connect
-    from workers.runner import run_worker
-
-    client = connect(url)
-    config = load_config()
-    if name == "router":
-        from workers.worker_router import router_spec
-
-        spec = router_spec(client, config)
-    else:
-        from workers.worker_adapter import adapter_spec
-
-        spec = adapter_spec(name, client, config)
-    run_worker(client, spec)
-
-
-def kill(proc: BaseProcess) -> None:
-    if proc.pid is None:
-        return
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        proc.kill()
-    proc.join(timeout=10)
-
+""" + DELIVERY.replace("maxAttempts = 8", "maxAttempts = 12")
 
 @pytest.fixture
 def spawn(world: WebhookWorld) -> Iterator[Spawn]:
     """Start worker processes (`webhook` by default, or `router`); waits until each one listens."""
-    world.config_path.write_text(world.config_path.read_text() + DELIVERY)
+    world.config_path.write_text(world.config_path.read_text() + CONFIG)
     world.config = load_config(world.config_path)
     ctx = multiprocessing.get_context("spawn")
     procs: list[tuple[str, BaseProcess]] = []
@@ -94,7 +53,7 @@ def spawn(world: WebhookWorld) -> Iterator[Spawn]:
 
     yield start
     for _, proc in procs:
-        kill(proc)
+        kill_worker(proc)
 
 
 def delivery_to(conversation: ConversationRef, event_id: str, text: str = "Task complete") -> Delivery:
@@ -199,7 +158,7 @@ def test_under_lost_answers_and_5xx_a_deduping_receiver_acts_on_every_chunk_exac
     spawn()
     ids = send_many(world, 12)
     wait_for(lambda: len(world.receiver.messages()) >= 4, timeout_s=30, what="some messages")
-    kill(first)  # mid-run: its deliveries are taken over once its lease expires
+    kill_worker(first)  # mid-run: its deliveries are taken over once its lease expires
     spawn()
     assert [settled(world, i, timeout_s=60) for i in ids] == ["delivered"] * len(ids)
     messages = world.receiver.messages()
